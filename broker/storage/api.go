@@ -1,7 +1,6 @@
 package storage
 
-// This file pins the storage API other broker packages code against.
-// TEMPORARY bodies panic until the storage implementation replaces them.
+// This file holds the storage API's value types; log.go implements Log.
 
 import (
 	"log/slog"
@@ -51,59 +50,3 @@ type ReadInfo struct {
 	HighWatermark  int64
 	LogStartOffset int64
 }
-
-// Log is one partition's durable log. It is safe for concurrent use.
-type Log struct{}
-
-// Open opens (creating if needed) and recovers the log in dir.
-func Open(dir string, cfg Config, opts Options) (*Log, error) { panic("TEMPORARY") }
-
-// Append validates records (one or more RecordBatch v2 batches as in a
-// ProduceRequest), assigns offsets by rewriting baseOffset, and appends them.
-// Invalid input returns an error wrapping a *kerr.Error (CorruptMessage,
-// MessageTooLarge, InvalidRecord, InvalidTimestamp, ...) and leaves the log
-// untouched.
-func (l *Log) Append(records []byte) (AppendInfo, error) { panic("TEMPORARY") }
-
-// Read returns whole batches starting with the one that holds offset, up to
-// maxBytes, but always at least one batch if any exists at offset.
-// An offset outside [StartOffset, EndOffset] wraps kerr.OffsetOutOfRange;
-// offset == EndOffset returns no records.
-func (l *Log) Read(offset int64, maxBytes int) (ReadInfo, error) { panic("TEMPORARY") }
-
-// OffsetForTimestamp returns the first offset whose timestamp is >= ts and
-// that timestamp; ok is false when no such record exists.
-func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, err error) {
-	panic("TEMPORARY")
-}
-
-// StartOffset is the log start offset.
-func (l *Log) StartOffset() int64 { panic("TEMPORARY") }
-
-// EndOffset is the next offset to be assigned (the high watermark).
-func (l *Log) EndOffset() int64 { panic("TEMPORARY") }
-
-// Size is the bytes of all segments.
-func (l *Log) Size() int64 { panic("TEMPORARY") }
-
-// DeleteRecordsBefore advances the log start offset to offset (DeleteRecords).
-func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) { panic("TEMPORARY") }
-
-// Config returns the log's config.
-func (l *Log) Config() Config { panic("TEMPORARY") }
-
-// SetConfig changes the log's config.
-func (l *Log) SetConfig(cfg Config) { panic("TEMPORARY") }
-
-// Flush fsyncs everything appended so far.
-func (l *Log) Flush() error { panic("TEMPORARY") }
-
-// Maintain runs time-based work due at now: segment.ms rolls, flush.ms
-// flushes, retention, and compaction when the dirty ratio calls for it.
-func (l *Log) Maintain(now time.Time) error { panic("TEMPORARY") }
-
-// Close flushes, writes the clean-shutdown marker and closes files.
-func (l *Log) Close() error { panic("TEMPORARY") }
-
-// Delete closes the log and removes its directory.
-func (l *Log) Delete() error { panic("TEMPORARY") }

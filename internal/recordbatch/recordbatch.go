@@ -48,4 +48,10 @@ type BuildOptions struct {
 	Transactional bool
 	Control       bool
 	LogAppendTime bool
+	// DeleteHorizonMs, when > 0, sets attributes bit 6 and stores the
+	// horizon in baseTimestamp (compaction's tombstone deadline).
+	DeleteHorizonMs int64
+	// LastOffsetDelta is the minimum LastOffsetDelta to record: compaction
+	// keeps a batch's original last offset even when its last record goes.
+	LastOffsetDelta int32
 }

@@ -1,0 +1,519 @@
+package group
+
+import (
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streams/eddy/internal/recordbatch"
+)
+
+// storeErrCode maps an append failure to the code Kafka answers with.
+func storeErrCode(err error, commit bool) int16 {
+	var ke *kerr.Error
+	if !errors.As(err, &ke) {
+		return kerr.NotCoordinator.Code // Kafka's KAFKA_STORAGE_ERROR mapping
+	}
+	switch ke {
+	case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidFetchSize:
+		if commit {
+			return kerr.InvalidCommitOffsetSize.Code
+		}
+		return kerr.UnknownServerError.Code
+	case kerr.UnknownTopicOrPartition, kerr.NotEnoughReplicas, kerr.NotEnoughReplicasAfterAppend, kerr.RequestTimedOut:
+		return kerr.CoordinatorNotAvailable.Code
+	case kerr.NotLeaderForPartition, kerr.KafkaStorageError:
+		return kerr.NotCoordinator.Code
+	}
+	return ke.Code
+}
+
+func (c *Coordinator) offsetCommit(req *kmsg.OffsetCommitRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	resp.Topics = make([]kmsg.OffsetCommitResponseTopic, len(req.Topics))
+	for i, t := range req.Topics {
+		rt := &resp.Topics[i]
+		rt.Topic = t.Topic
+		rt.Partitions = make([]kmsg.OffsetCommitResponseTopicPartition, len(t.Partitions))
+		for j, p := range t.Partitions {
+			rt.Partitions[j].Partition = p.Partition
+		}
+	}
+	setAll := func(code int16) {
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				resp.Topics[i].Partitions[j].ErrorCode = code
+			}
+		}
+	}
+	instance := req.InstanceID
+	if req.Version < 7 {
+		instance = nil
+	}
+
+	g := c.lookup(req.Group, req.Generation < 0)
+	if g == nil {
+		setAll(kerr.IllegalGeneration.Code)
+		return resp
+	}
+	defer g.mu.Unlock()
+	var code int16
+	switch {
+	case g.fenced(instance, req.MemberID):
+		code = kerr.FencedInstanceID.Code
+	case req.Generation < 0 && g.state == stateEmpty:
+		// A standalone commit: the group only stores offsets.
+	case g.state == stateCompletingRebalance:
+		code = kerr.RebalanceInProgress.Code
+	case g.members[req.MemberID] == nil:
+		code = kerr.UnknownMemberID.Code
+	case req.Generation != g.generation:
+		code = kerr.IllegalGeneration.Code
+	default:
+		m := g.members[req.MemberID]
+		c.scheduleSession(g, m, m.sessionTimeout)
+	}
+	if code != 0 {
+		setAll(code)
+		c.dropIfUnused(g)
+		return resp
+	}
+
+	now := c.now().UnixMilli()
+	type pending struct {
+		tp    topicPartition
+		entry offsetEntry
+		code  *int16
+	}
+	var (
+		recs  []recordbatch.Record
+		write []pending
+	)
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			codeAt := &resp.Topics[i].Partitions[j].ErrorCode
+			switch {
+			case c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(t.Topic, p.Partition):
+				*codeAt = kerr.UnknownTopicOrPartition.Code
+				continue
+			case p.Metadata != nil && len(*p.Metadata) > maxOffsetMetadata:
+				*codeAt = kerr.OffsetMetadataTooLarge.Code
+				continue
+			}
+			e := offsetEntry{offset: p.Offset, leaderEpoch: -1, commitTime: now, expireTime: -1}
+			if p.Metadata != nil {
+				e.metadata = *p.Metadata
+			}
+			if req.Version >= 6 {
+				e.leaderEpoch = p.LeaderEpoch
+			}
+			if req.Version == 1 && p.Timestamp != -1 {
+				e.commitTime = p.Timestamp
+			}
+			tp := topicPartition{t.Topic, p.Partition}
+			recs = append(recs, offsetRecord(g.name, tp, &e))
+			write = append(write, pending{tp, e, codeAt})
+		}
+	}
+	if len(recs) > 0 {
+		if err := c.append(g.partition, recs); err != nil {
+			c.log.Error("appending offset commit", "group", g.name, "err", err)
+			code := storeErrCode(err, true)
+			for _, w := range write {
+				*w.code = code
+			}
+		} else {
+			for _, w := range write {
+				g.offsets[w.tp] = w.entry
+			}
+		}
+	}
+	c.dropIfUnused(g)
+	return resp
+}
+
+// fetchedPartition is one OffsetFetch answer, shared by all versions.
+type fetchedPartition struct {
+	partition int32
+	entry     offsetEntry
+}
+
+type fetchedTopic struct {
+	topic      string
+	partitions []fetchedPartition
+}
+
+// fetchOffsets returns the committed offsets of the requested partitions,
+// or of every partition when all is set; unknown ones are offset -1.
+func (c *Coordinator) fetchOffsets(name string, requested map[string][]int32, order []string, all bool) []fetchedTopic {
+	var offsets map[topicPartition]offsetEntry
+	if g := c.lookup(name, false); g != nil {
+		offsets = make(map[topicPartition]offsetEntry, len(g.offsets))
+		for tp, e := range g.offsets {
+			offsets[tp] = e
+		}
+		g.mu.Unlock()
+	}
+	none := offsetEntry{offset: -1, leaderEpoch: -1}
+	if all {
+		byTopic := make(map[string][]fetchedPartition)
+		for tp, e := range offsets {
+			byTopic[tp.topic] = append(byTopic[tp.topic], fetchedPartition{tp.partition, e})
+		}
+		out := make([]fetchedTopic, 0, len(byTopic))
+		for t, ps := range byTopic {
+			sort.Slice(ps, func(i, j int) bool { return ps[i].partition < ps[j].partition })
+			out = append(out, fetchedTopic{t, ps})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].topic < out[j].topic })
+		return out
+	}
+	out := make([]fetchedTopic, 0, len(order))
+	for _, t := range order {
+		ft := fetchedTopic{topic: t}
+		for _, p := range requested[t] {
+			e, ok := offsets[topicPartition{t, p}]
+			if !ok {
+				e = none
+			}
+			ft.partitions = append(ft.partitions, fetchedPartition{p, e})
+		}
+		out = append(out, ft)
+	}
+	return out
+}
+
+func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version >= 8 {
+		for _, rg := range req.Groups {
+			requested, order := make(map[string][]int32), []string(nil)
+			for _, t := range rg.Topics {
+				if _, ok := requested[t.Topic]; !ok {
+					order = append(order, t.Topic)
+				}
+				requested[t.Topic] = append(requested[t.Topic], t.Partitions...)
+			}
+			gr := kmsg.NewOffsetFetchResponseGroup()
+			gr.Group = rg.Group
+			for _, ft := range c.fetchOffsets(rg.Group, requested, order, rg.Topics == nil) {
+				rt := kmsg.NewOffsetFetchResponseGroupTopic()
+				rt.Topic = ft.topic
+				for _, fp := range ft.partitions {
+					rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					rp.Partition = fp.partition
+					rp.Offset = fp.entry.offset
+					rp.LeaderEpoch = fp.entry.leaderEpoch
+					md := fp.entry.metadata
+					rp.Metadata = &md
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				gr.Topics = append(gr.Topics, rt)
+			}
+			resp.Groups = append(resp.Groups, gr)
+		}
+		return resp
+	}
+	requested, order := make(map[string][]int32), []string(nil)
+	for _, t := range req.Topics {
+		if _, ok := requested[t.Topic]; !ok {
+			order = append(order, t.Topic)
+		}
+		requested[t.Topic] = append(requested[t.Topic], t.Partitions...)
+	}
+	all := req.Topics == nil && req.Version >= 2
+	for _, ft := range c.fetchOffsets(req.Group, requested, order, all) {
+		rt := kmsg.NewOffsetFetchResponseTopic()
+		rt.Topic = ft.topic
+		for _, fp := range ft.partitions {
+			rp := kmsg.NewOffsetFetchResponseTopicPartition()
+			rp.Partition = fp.partition
+			rp.Offset = fp.entry.offset
+			rp.LeaderEpoch = fp.entry.leaderEpoch
+			md := fp.entry.metadata
+			rp.Metadata = &md
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// subscribedTopics returns the topics the members of a "consumer" group
+// subscribe to; ok is false when a subscription cannot be parsed.
+func (g *group) subscribedTopics() (map[string]bool, bool) {
+	topics := make(map[string]bool)
+	for _, m := range g.members {
+		var md kmsg.ConsumerMemberMetadata
+		if err := md.ReadFrom(m.metadataFor(g.protocol)); err != nil {
+			return nil, false
+		}
+		for _, t := range md.Topics {
+			topics[t] = true
+		}
+	}
+	return topics, true
+}
+
+func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	for _, t := range req.Topics {
+		rt := kmsg.OffsetDeleteResponseTopic{Topic: t.Topic}
+		for _, p := range t.Partitions {
+			rt.Partitions = append(rt.Partitions, kmsg.OffsetDeleteResponseTopicPartition{Partition: p.Partition})
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	g := c.lookup(req.Group, false)
+	if g == nil {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+		return resp
+	}
+	defer g.mu.Unlock()
+
+	var subscribed map[string]bool
+	switch {
+	case g.protocolType == "consumer":
+		var ok bool
+		if subscribed, ok = g.subscribedTopics(); !ok {
+			subscribed = nil // unknown subscriptions: treat every topic as subscribed
+		}
+	case g.state == stateEmpty:
+		subscribed = map[string]bool{}
+	default:
+		resp.ErrorCode = kerr.NonEmptyGroup.Code
+		return resp
+	}
+
+	var (
+		recs    []recordbatch.Record
+		deleted []topicPartition
+	)
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			tp := topicPartition{rt.Topic, rp.Partition}
+			switch {
+			case c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(rt.Topic, rp.Partition):
+				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case subscribed == nil || subscribed[rt.Topic]:
+				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+			default:
+				if _, ok := g.offsets[tp]; ok && !slicesContains(deleted, tp) {
+					recs = append(recs, offsetRecord(g.name, tp, nil))
+					deleted = append(deleted, tp)
+				}
+			}
+		}
+	}
+	if len(recs) == 0 {
+		return resp
+	}
+	dropGroup := g.state == stateEmpty && len(g.pending) == 0 && len(deleted) == len(g.offsets)
+	if dropGroup {
+		recs = append(recs, groupRecord(g.name, nil))
+	}
+	if err := c.append(g.partition, recs); err != nil {
+		c.log.Error("appending offset tombstones", "group", g.name, "err", err)
+		resp.ErrorCode = storeErrCode(err, false)
+		return resp
+	}
+	for _, tp := range deleted {
+		delete(g.offsets, tp)
+	}
+	if dropGroup {
+		c.removeGroup(g)
+	}
+	return resp
+}
+
+func slicesContains(s []topicPartition, tp topicPartition) bool {
+	for _, x := range s {
+		if x == tp {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Coordinator) deleteGroups(req *kmsg.DeleteGroupsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, name := range req.Groups {
+		r := kmsg.NewDeleteGroupsResponseGroup()
+		r.Group = name
+		r.ErrorCode = c.deleteGroup(name)
+		resp.Groups = append(resp.Groups, r)
+	}
+	return resp
+}
+
+func (c *Coordinator) deleteGroup(name string) int16 {
+	g := c.lookup(name, false)
+	if g == nil {
+		return kerr.GroupIDNotFound.Code
+	}
+	defer g.mu.Unlock()
+	if g.state != stateEmpty {
+		return kerr.NonEmptyGroup.Code
+	}
+	if err := c.append(g.partition, g.tombstones()); err != nil {
+		c.log.Error("appending group tombstones", "group", g.name, "err", err)
+		return storeErrCode(err, false)
+	}
+	c.log.Info("group deleted", "group", g.name)
+	c.removeGroup(g)
+	return 0
+}
+
+// tombstones deletes every offset and the group metadata.
+func (g *group) tombstones() []recordbatch.Record {
+	recs := make([]recordbatch.Record, 0, len(g.offsets)+1)
+	for tp := range g.offsets {
+		recs = append(recs, offsetRecord(g.name, tp, nil))
+	}
+	return append(recs, groupRecord(g.name, nil))
+}
+
+func (c *Coordinator) describeGroups(req *kmsg.DescribeGroupsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, name := range req.Groups {
+		d := kmsg.NewDescribeGroupsResponseGroup()
+		d.Group = name
+		d.State = stateDead.String()
+		if req.IncludeAuthorizedOperations {
+			d.AuthorizedOperations = 1<<3 | 1<<6 | 1<<8 // READ, DELETE, DESCRIBE: no ACLs yet
+		}
+		if g := c.lookup(name, false); g != nil {
+			d.State = g.state.String()
+			d.ProtocolType = g.protocolType
+			stable := g.state == stateStable
+			if stable {
+				d.Protocol = g.protocol
+			}
+			for _, id := range g.order {
+				m := g.members[id]
+				dm := kmsg.NewDescribeGroupsResponseGroupMember()
+				dm.MemberID = id
+				dm.InstanceID = cloneString(m.instanceID)
+				dm.ClientID = m.clientID
+				dm.ClientHost = m.clientHost
+				dm.ProtocolMetadata, dm.MemberAssignment = []byte{}, []byte{}
+				if stable {
+					dm.ProtocolMetadata = append(dm.ProtocolMetadata, m.metadataFor(g.protocol)...)
+					dm.MemberAssignment = append(dm.MemberAssignment, m.assignment...)
+				}
+				d.Members = append(d.Members, dm)
+			}
+			g.mu.Unlock()
+		}
+		resp.Groups = append(resp.Groups, d)
+	}
+	return resp
+}
+
+func (c *Coordinator) listGroups(req *kmsg.ListGroupsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	matches := func(filter []string, v string) bool {
+		if len(filter) == 0 {
+			return true
+		}
+		for _, f := range filter {
+			if strings.EqualFold(f, v) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, g := range c.snapshot() {
+		g.mu.Lock()
+		st, dead := g.state.String(), g.dead
+		l := kmsg.NewListGroupsResponseGroup()
+		l.Group, l.ProtocolType, l.GroupState, l.GroupType = g.name, g.protocolType, st, "classic"
+		g.mu.Unlock()
+		if dead || !matches(req.StatesFilter, st) || !matches(req.TypesFilter, "classic") {
+			continue
+		}
+		resp.Groups = append(resp.Groups, l)
+	}
+	sort.Slice(resp.Groups, func(i, j int) bool { return resp.Groups[i].Group < resp.Groups[j].Group })
+	return resp
+}
+
+// expireOffsets removes offsets past retention, as Kafka's KIP-211 rules
+// say, and deletes empty groups left without offsets.
+func (c *Coordinator) expireOffsets(now time.Time) {
+	for _, g := range c.snapshot() {
+		g.mu.Lock()
+		if !g.dead {
+			c.expireGroupOffsets(g, now)
+		}
+		g.mu.Unlock()
+	}
+}
+
+func (c *Coordinator) expireGroupOffsets(g *group, now time.Time) {
+	nowMs := now.UnixMilli()
+	retention := c.cfg.OffsetsRetention.Milliseconds()
+	expired := func(e offsetEntry, base int64) bool {
+		if e.expireTime >= 0 {
+			return nowMs >= e.expireTime
+		}
+		return nowMs-base >= retention
+	}
+	var gone []topicPartition
+	switch {
+	case g.protocolType != "" && g.state == stateEmpty:
+		for tp, e := range g.offsets {
+			base := e.commitTime
+			if !g.stateTime.IsZero() {
+				base = g.stateTime.UnixMilli()
+			}
+			if expired(e, base) {
+				gone = append(gone, tp)
+			}
+		}
+	case g.protocolType == "consumer" && g.state == stateStable:
+		subscribed, ok := g.subscribedTopics()
+		if !ok {
+			return
+		}
+		for tp, e := range g.offsets {
+			if !subscribed[tp.topic] && expired(e, e.commitTime) {
+				gone = append(gone, tp)
+			}
+		}
+	case g.protocolType == "":
+		for tp, e := range g.offsets {
+			if expired(e, e.commitTime) {
+				gone = append(gone, tp)
+			}
+		}
+	}
+	dropGroup := g.state == stateEmpty && len(g.pending) == 0 && len(gone) == len(g.offsets)
+	if len(gone) == 0 && !dropGroup {
+		return
+	}
+	recs := make([]recordbatch.Record, 0, len(gone)+1)
+	for _, tp := range gone {
+		recs = append(recs, offsetRecord(g.name, tp, nil))
+	}
+	if dropGroup {
+		recs = append(recs, groupRecord(g.name, nil))
+	}
+	if err := c.append(g.partition, recs); err != nil {
+		c.log.Error("appending expired offsets", "group", g.name, "err", err)
+		return
+	}
+	for _, tp := range gone {
+		delete(g.offsets, tp)
+	}
+	c.log.Info("expired group offsets", "group", g.name, "offsets", len(gone), "group_removed", dropGroup)
+	if dropGroup {
+		c.removeGroup(g)
+	}
+}

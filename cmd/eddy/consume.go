@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func init() { commands = append(commands, consumeCmd) }
+
+// offsetSpec is a parsed --offset value.
+type offsetSpec struct {
+	kind byte  // 's' start, 'e' end, 'a' absolute, 'r' relative to end, 't' timestamp
+	n    int64 // absolute offset, count back from end, or timestamp ms
+}
+
+// parseOffset parses start|beginning|end|N|-N|@timestamp-ms.
+func parseOffset(s string) (offsetSpec, error) {
+	switch s {
+	case "start", "beginning", "earliest", "oldest":
+		return offsetSpec{kind: 's'}, nil
+	case "end", "latest", "newest":
+		return offsetSpec{kind: 'e'}, nil
+	}
+	if ts, ok := strings.CutPrefix(s, "@"); ok {
+		n, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil || n < 0 {
+			return offsetSpec{}, fmt.Errorf("invalid --offset %q: @ needs a Unix timestamp in milliseconds", s)
+		}
+		return offsetSpec{kind: 't', n: n}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return offsetSpec{}, fmt.Errorf("invalid --offset %q: want start, end, N, -N or @timestamp-ms", s)
+	}
+	if n < 0 {
+		return offsetSpec{kind: 'r', n: -n}, nil
+	}
+	return offsetSpec{kind: 'a', n: n}, nil
+}
+
+// kgoOffset converts the spec into a franz-go consume offset.
+func (o offsetSpec) kgoOffset() kgo.Offset {
+	switch o.kind {
+	case 'e':
+		return kgo.NewOffset().AtEnd()
+	case 'a':
+		return kgo.NewOffset().At(o.n)
+	case 'r':
+		return kgo.NewOffset().AtEnd().Relative(-o.n)
+	case 't':
+		return kgo.NewOffset().AfterMilli(o.n)
+	default:
+		return kgo.NewOffset().AtStart()
+	}
+}
+
+// resolve computes the concrete starting offset of one partition given its
+// log start and end offsets and, for timestamps, the listed offset.
+func (o offsetSpec) resolve(start, end int64, byTime kadm.ListedOffsets, topic string, p int32) int64 {
+	switch o.kind {
+	case 'e':
+		return end
+	case 'a':
+		return min(max(o.n, start), end)
+	case 'r':
+		return max(end-o.n, start)
+	case 't':
+		if lo, ok := byTime.Lookup(topic, p); ok && lo.Err == nil && lo.Offset >= 0 {
+			return lo.Offset
+		}
+		return end
+	default:
+		return start
+	}
+}
+
+type consumeOpts struct {
+	topic         string
+	offset        string
+	count         int64
+	group         string
+	format        string
+	readCommitted bool
+	partition     int32
+	exitAtEnd     bool
+}
+
+func consumeCmd(a *app) *cobra.Command {
+	var o consumeOpts
+	c := &cobra.Command{
+		Use:   "consume TOPIC",
+		Short: "Consume records and print them with a kcat-like format",
+		Long: `Consume prints records of TOPIC to stdout, formatted by --format.
+
+--offset picks where to start: start, end, an absolute offset N, -N (N records
+before the end of each partition) or @T (the first record with timestamp >= T,
+Unix milliseconds). With --group, the group's committed offsets win and
+--offset only applies to partitions without one; consumed records are
+committed. The command runs until --count records are printed, until the end
+of every partition as of start-up is reached (--exit-at-end), or SIGINT.
+
+Format verbs: %k key, %v value, %p partition, %o offset, %t topic,
+%T timestamp (Unix ms), %h headers (k=v,k=v), %K key length, %S value length,
+%% a percent sign; escapes \n \t \r \\.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.topic = args[0]
+			return runConsume(cmd.Context(), a, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	c.Flags().StringVarP(&o.offset, "offset", "o", "start", "start offset: start, end, N, -N or @timestamp-ms")
+	c.Flags().Int64VarP(&o.count, "count", "c", 0, "exit after this many records (0: no limit)")
+	c.Flags().StringVarP(&o.group, "group", "G", "", "consume as a member of this consumer group and commit offsets")
+	c.Flags().StringVarP(&o.format, "format", "f", `%v\n`, "output format (kcat-like, see above)")
+	c.Flags().BoolVar(&o.readCommitted, "read-committed", false, "only read committed transactional records")
+	c.Flags().Int32VarP(&o.partition, "partition", "p", -1, "consume only this partition (-1: all; not with --group)")
+	c.Flags().BoolVarP(&o.exitAtEnd, "exit-at-end", "e", false, "exit once the end of every partition (as of start-up) is reached")
+	return c
+}
+
+func runConsume(ctx context.Context, a *app, o consumeOpts, out, errw io.Writer) error {
+	spec, err := parseOffset(o.offset)
+	if err != nil {
+		return err
+	}
+	format, err := parseFormat(o.format)
+	if err != nil {
+		return err
+	}
+	if o.group != "" && o.partition >= 0 {
+		return errors.New("--partition cannot be combined with --group")
+	}
+	if o.count < 0 {
+		return errors.New("--count must be >= 0")
+	}
+	opts := []kgo.Opt{kgo.KeepControlRecords()}
+	if o.readCommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	switch {
+	case o.group != "":
+		opts = append(opts, kgo.ConsumerGroup(o.group), kgo.ConsumeTopics(o.topic),
+			kgo.ConsumeResetOffset(spec.kgoOffset()), kgo.AutoCommitMarks())
+	case o.partition >= 0:
+		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.topic: {o.partition: spec.kgoOffset()}}))
+	default:
+		opts = append(opts, kgo.ConsumeTopics(o.topic), kgo.ConsumeResetOffset(spec.kgoOffset()))
+	}
+
+	// With --exit-at-end, snapshot every partition's end and where reading
+	// starts; a partition is done once its position reaches its end.
+	var remaining map[int32]int64 // partition → end offset still to reach
+	var positions map[int32]int64
+	if o.exitAtEnd {
+		remaining, positions, err = endTargets(ctx, a, o, spec)
+		if err != nil {
+			return err
+		}
+		if len(remaining) == 0 {
+			return nil
+		}
+	}
+
+	cl, err := a.client(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	prog := startProgress(errw, "consumed")
+	defer prog.stop()
+	bw := bufio.NewWriterSize(out, 64<<10)
+	var (
+		printed int64
+		buf     []byte
+		runErr  error
+	)
+poll:
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if fetches.IsClientClosed() {
+			break
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.Canceled) {
+				break poll
+			}
+			runErr = fmt.Errorf("fetch %s[%d]: %w", fe.Topic, fe.Partition, fe.Err)
+			break poll
+		}
+		for it := fetches.RecordIter(); !it.Done(); {
+			r := it.Next()
+			if remaining != nil {
+				positions[r.Partition] = r.Offset + 1
+			}
+			if !r.Attrs.IsControl() {
+				buf = format.append(buf[:0], r)
+				if _, err := bw.Write(buf); err != nil {
+					runErr = fmt.Errorf("write: %w", err)
+					break poll
+				}
+				printed++
+				prog.add(1, int64(len(r.Key)+len(r.Value)))
+			}
+			if o.group != "" {
+				cl.MarkCommitRecords(r)
+			}
+			if o.count > 0 && printed >= o.count {
+				break poll
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			runErr = fmt.Errorf("write: %w", err)
+			break
+		}
+		if remaining != nil {
+			for p, end := range remaining {
+				if positions[p] >= end {
+					delete(remaining, p)
+				}
+			}
+			if len(remaining) == 0 {
+				break
+			}
+		}
+	}
+	if err := bw.Flush(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("write: %w", err)
+	}
+	prog.stop()
+	if o.group != "" {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := cl.CommitMarkedOffsets(cctx); err != nil && runErr == nil {
+			runErr = fmt.Errorf("commit offsets: %w", err)
+		}
+		cl.LeaveGroupContext(cctx) //nolint:errcheck // best effort: the session times out otherwise
+	}
+	return runErr
+}
+
+// endTargets lists, for each partition to read, the end offset to reach
+// (high watermark, or last stable offset with --read-committed) and the
+// offset reading starts from. Partitions already at their end are omitted.
+func endTargets(ctx context.Context, a *app, o consumeOpts, spec offsetSpec) (remaining, positions map[int32]int64, err error) {
+	adm, err := a.admin()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer adm.Close()
+	starts, err := adm.ListStartOffsets(ctx, o.topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list start offsets of %s: %w", o.topic, err)
+	}
+	listEnd := adm.ListEndOffsets
+	if o.readCommitted {
+		listEnd = adm.ListCommittedOffsets
+	}
+	ends, err := listEnd(ctx, o.topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list end offsets of %s: %w", o.topic, err)
+	}
+	var byTime kadm.ListedOffsets
+	if spec.kind == 't' {
+		if byTime, err = adm.ListOffsetsAfterMilli(ctx, spec.n, o.topic); err != nil {
+			return nil, nil, fmt.Errorf("list offsets by time of %s: %w", o.topic, err)
+		}
+	}
+	var committed kadm.OffsetResponses
+	if o.group != "" {
+		if committed, err = adm.FetchOffsets(ctx, o.group); err != nil {
+			return nil, nil, fmt.Errorf("fetch committed offsets of group %s: %w", o.group, err)
+		}
+	}
+	remaining, positions = map[int32]int64{}, map[int32]int64{}
+	found := false
+	ends.Each(func(e kadm.ListedOffset) {
+		if o.partition >= 0 && e.Partition != o.partition {
+			return
+		}
+		found = true
+		s, _ := starts.Lookup(o.topic, e.Partition)
+		pos := spec.resolve(s.Offset, e.Offset, byTime, o.topic, e.Partition)
+		if c, ok := committed.Lookup(o.topic, e.Partition); ok && c.Err == nil && c.At >= 0 {
+			pos = c.At
+		}
+		if pos < e.Offset {
+			remaining[e.Partition] = e.Offset
+			positions[e.Partition] = pos
+		}
+	})
+	if !found {
+		return nil, nil, fmt.Errorf("topic %s: no such partition", o.topic)
+	}
+	return remaining, positions, nil
+}
