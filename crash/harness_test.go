@@ -91,45 +91,33 @@ func eddyBinary(t *testing.T) string {
 	return binPath
 }
 
-// freePort returns a loopback address with a port free right now; the
-// broker reuses it across restarts so clients can reconnect.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // brokerProc is `eddy broker` running as a subprocess.
 type brokerProc struct {
 	t       *testing.T
 	bin     string
 	dataDir string
-	addr    string
+	addr    string // Kafka address of the running broker (changes per start)
 	extra   []string
 	logPath string
+	ready   string // --ready-file path
 
 	cmd    *exec.Cmd
 	exited chan struct{}
 	starts int
 }
 
-// newBroker prepares a broker on a fresh data dir and a fixed port; it is
-// killed at the end of the test if still running.
+// newBroker prepares a broker on a fresh data dir; it is killed at the end
+// of the test if still running.
 func newBroker(t *testing.T, extra ...string) *brokerProc {
 	t.Helper()
 	b := &brokerProc{
 		t:       t,
 		bin:     eddyBinary(t),
 		dataDir: filepath.Join(t.TempDir(), "data"),
-		addr:    freePort(t),
 		extra:   extra,
 		logPath: filepath.Join(t.TempDir(), "broker.log"),
 	}
+	b.ready = filepath.Join(filepath.Dir(b.logPath), "ready")
 	t.Cleanup(func() {
 		if b.running() {
 			b.kill()
@@ -158,7 +146,8 @@ func (b *brokerProc) running() bool {
 	}
 }
 
-// start launches the broker and waits until it answers ApiVersions.
+// start launches the broker on a free port and waits until it has written
+// its address to the --ready-file and answers ApiVersions there.
 func (b *brokerProc) start() {
 	t := b.t
 	t.Helper()
@@ -168,7 +157,12 @@ func (b *brokerProc) start() {
 	}
 	b.starts++
 	fmt.Fprintf(logf, "----- start %d -----\n", b.starts)
-	args := append([]string{"broker", "--data-dir", b.dataDir, "--listen", b.addr, "--http", ""}, b.extra...)
+	if err := os.Remove(b.ready); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	b.addr = ""
+	args := append([]string{"broker", "--data-dir", b.dataDir, "--listen", "127.0.0.1:0", "--http", "",
+		"--ready-file", b.ready}, b.extra...)
 	cmd := exec.Command(b.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -185,7 +179,7 @@ func (b *brokerProc) start() {
 	b.waitReady(60 * time.Second)
 }
 
-// waitReady polls ApiVersions on the broker's port until it answers.
+// waitReady polls for the ready file, then ApiVersions, until it answers.
 func (b *brokerProc) waitReady(d time.Duration) {
 	t := b.t
 	t.Helper()
@@ -197,12 +191,17 @@ func (b *brokerProc) waitReady(d time.Duration) {
 			t.Fatalf("broker exited during start-up: %v", b.cmd.ProcessState)
 		default:
 		}
-		if err := apiVersions(b.addr, time.Second); err == nil {
+		if b.addr == "" {
+			if data, err := os.ReadFile(b.ready); err == nil && bytes.HasSuffix(data, []byte("\n")) {
+				b.addr = string(bytes.TrimSpace(data))
+			}
+		}
+		if b.addr != "" && apiVersions(b.addr, time.Second) == nil {
 			t.Logf("broker ready on %s after %v (start %d)", b.addr, time.Since(start).Round(time.Millisecond), b.starts)
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("broker not ready on %s after %v", b.addr, d)
+			t.Fatalf("broker not ready (address %q) after %v", b.addr, d)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -41,7 +41,7 @@ func (e *eddyCluster) start(t *testing.T) {
 	cfg.DataDir = e.dir
 	cfg.Listen = "127.0.0.1:0"
 	cfg.HTTP = ""
-	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := broker.New(cfg)
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)

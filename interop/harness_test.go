@@ -255,7 +255,9 @@ type rec struct {
 	Value     string `json:"value"`
 }
 
-func (r rec) String() string { return fmt.Sprintf("%d@%d %q=%q", r.Partition, r.Offset, r.Key, r.Value) }
+func (r rec) String() string {
+	return fmt.Sprintf("%d@%d %q=%q", r.Partition, r.Offset, r.Key, r.Value)
+}
 
 // testRecords makes n keyed records with compressible values.
 func testRecords(prefix string, n int) []rec {
@@ -508,4 +510,28 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return string(tail(l.b.Bytes()))
+}
+
+// brokerSupports reports whether the broker advertises API key in ApiVersions.
+func brokerSupports(t *testing.T, addr string, key int16) bool {
+	t.Helper()
+	kresp, err := newClient(t, addr).Request(testCtx(t, 15*time.Second), kmsg.NewPtrApiVersionsRequest())
+	if err != nil {
+		t.Fatalf("ApiVersions: %v", err)
+	}
+	for _, k := range kresp.(*kmsg.ApiVersionsResponse).ApiKeys {
+		if k.ApiKey == key {
+			return true
+		}
+	}
+	return false
+}
+
+// requireIdempotence skips a test of the idempotent producer when the
+// broker does not implement InitProducerId (key 22) yet.
+func requireIdempotence(t *testing.T, addr string) {
+	t.Helper()
+	if !brokerSupports(t, addr, 22) {
+		t.Skip("broker does not advertise InitProducerId (22): idempotent producers not testable yet")
+	}
 }

@@ -90,4 +90,3 @@ func TestKafkaGoWriterReaderGroup(t *testing.T) {
 		t.Fatalf("second reader resumed at %d/%d %q, want the late record", m.Partition, m.Offset, m.Value)
 	}
 }
-

@@ -16,9 +16,10 @@ import (
 var pyClients = []struct {
 	name, module, compression string
 	codec                     int8
+	idempotence               bool // the script can produce idempotently
 }{
-	{"confluent", "confluent_kafka", "lz4", 3},
-	{"kafka-python", "kafka", "gzip", 1},
+	{"confluent", "confluent_kafka", "lz4", 3, true},
+	{"kafka-python", "kafka", "gzip", 1, false},
 }
 
 func parseJSONRecs(t *testing.T, out []byte) []rec {
@@ -52,6 +53,18 @@ func TestPythonClients(t *testing.T) {
 			}
 			out := runCmd(t, 90*time.Second, in.Bytes(), py, "testdata/pyclient.py", pc.name, "produce",
 				"--brokers", c.Addr(), "--topic", topic, "--compression", pc.compression)
+			if pc.idempotence {
+				t.Run("idempotent", func(t *testing.T) {
+					requireIdempotence(t, c.Addr())
+					topic := createTopic(t, c.Addr(), partitions, nil)
+					out := runCmd(t, 90*time.Second, in.Bytes(), py, "testdata/pyclient.py", pc.name, "produce",
+						"--brokers", c.Addr(), "--topic", topic, "--compression", pc.compression, "--idempotent")
+					acked := parseJSONRecs(t, out)
+					checkOffsetsContiguous(t, acked)
+					checkSameValues(t, acked, want, false)
+					checkSameRecords(t, consumeAll(t, c.Addr(), topic, len(want)), acked)
+				})
+			}
 			acked := parseJSONRecs(t, out)
 			if len(acked) != len(want) {
 				t.Fatalf("%s acknowledged %d of %d records", pc.name, len(acked), len(want))

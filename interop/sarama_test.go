@@ -44,18 +44,22 @@ func fromSarama(msgs []*sarama.ProducerMessage) []rec {
 func TestSaramaSyncProducer(t *testing.T) {
 	c := startCluster(t)
 	for _, tc := range []struct {
-		name string
-		conf func(*sarama.Config)
+		name       string
+		idempotent bool
+		conf       func(*sarama.Config)
 	}{
-		{"plain", func(*sarama.Config) {}},
-		{"idempotent", func(cfg *sarama.Config) {
+		{"plain", false, func(*sarama.Config) {}},
+		{"idempotent", true, func(cfg *sarama.Config) {
 			cfg.Producer.Idempotent = true
 			cfg.Net.MaxOpenRequests = 1
 		}},
-		{"gzip", func(cfg *sarama.Config) { cfg.Producer.Compression = sarama.CompressionGZIP }},
-		{"zstd", func(cfg *sarama.Config) { cfg.Producer.Compression = sarama.CompressionZSTD }},
+		{"gzip", false, func(cfg *sarama.Config) { cfg.Producer.Compression = sarama.CompressionGZIP }},
+		{"zstd", false, func(cfg *sarama.Config) { cfg.Producer.Compression = sarama.CompressionZSTD }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.idempotent {
+				requireIdempotence(t, c.Addr())
+			}
 			topic := createTopic(t, c.Addr(), 3, nil)
 			cfg := saramaConfig()
 			tc.conf(cfg)

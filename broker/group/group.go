@@ -71,16 +71,16 @@ type member struct {
 	protocols        []kmsg.JoinGroupRequestProtocol // by preference
 	assignment       []byte
 
-	isNew      bool
-	joinWait   chan joinResult // non-nil while awaiting a JoinGroup response
-	joinVer    int16           // version of the awaiting JoinGroup
-	syncWait   chan syncResult // non-nil while awaiting a SyncGroup response
-	timer      *time.Timer     // session (heartbeat) expiry
-	timerSeq   uint64
-	awaitingJn bool // kept apart from joinWait so a dropped waiter still counts
+	isNew    bool
+	joinWait chan joinResult // non-nil while awaiting a JoinGroup response
+	syncWait chan syncResult // non-nil while awaiting a SyncGroup response
+	timer    *time.Timer     // session (heartbeat) expiry
+	timerSeq uint64
 }
 
-func (m *member) awaitingJoin() bool { return m.awaitingJn }
+// awaitingJoin and awaitingSync report a pending JoinGroup or SyncGroup;
+// one whose connection closed still counts, as in Kafka.
+func (m *member) awaitingJoin() bool { return m.joinWait != nil }
 func (m *member) awaitingSync() bool { return m.syncWait != nil }
 
 // metadataFor returns the member's metadata for protocol.
@@ -111,7 +111,6 @@ func (m *member) sendJoin(r joinResult) {
 		m.joinWait <- r // buffered 1, one send per channel
 		m.joinWait = nil
 	}
-	m.awaitingJn = false
 }
 
 func (m *member) sendSync(r syncResult) {

@@ -128,6 +128,11 @@ func (c *Coordinator) doJoin(ctx context.Context, req *kmsg.JoinGroupRequest) (c
 	if m == nil {
 		return fail(kerr.UnknownMemberID.Code)
 	}
+	if p.instance != nil {
+		if _, ok := g.static[*p.instance]; !ok {
+			return fail(kerr.UnknownMemberID.Code)
+		}
+	}
 	m.clientID, m.clientHost = p.client.ClientID, p.client.Host
 	switch g.state {
 	case statePreparingRebalance:
@@ -167,7 +172,7 @@ func (c *Coordinator) addMemberAndRebalance(g *group, p joinParams, id string) c
 		isNew:            true,
 	}
 	ch := make(chan joinResult, 1)
-	m.joinWait, m.joinVer, m.awaitingJn = ch, p.req.Version, true
+	m.joinWait = ch
 	if g.state == statePreparingRebalance && g.generation == 0 {
 		g.newMemberAdded = true
 	}
@@ -187,7 +192,7 @@ func (c *Coordinator) updateMemberAndRebalance(g *group, m *member, p joinParams
 		m.joinWait <- joinResult{code: kerr.RebalanceInProgress.Code, memberID: m.id, generation: -1}
 	}
 	ch := make(chan joinResult, 1)
-	m.joinWait, m.joinVer, m.awaitingJn = ch, p.req.Version, true
+	m.joinWait = ch
 	c.maybePrepareRebalance(g, reason)
 	c.tryCompleteJoin(g)
 	return ch

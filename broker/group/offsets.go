@@ -2,6 +2,8 @@ package group
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -289,10 +291,7 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) kmsg.Response 
 		return resp
 	}
 
-	var (
-		recs    []recordbatch.Record
-		deleted []topicPartition
-	)
+	var deleted []topicPartition
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		for j := range rt.Partitions {
@@ -304,41 +303,20 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) kmsg.Response 
 			case subscribed == nil || subscribed[rt.Topic]:
 				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			default:
-				if _, ok := g.offsets[tp]; ok && !slicesContains(deleted, tp) {
-					recs = append(recs, offsetRecord(g.name, tp, nil))
+				if _, ok := g.offsets[tp]; ok && !slices.Contains(deleted, tp) {
 					deleted = append(deleted, tp)
 				}
 			}
 		}
 	}
-	if len(recs) == 0 {
+	if len(deleted) == 0 {
 		return resp
 	}
-	dropGroup := g.state == stateEmpty && len(g.pending) == 0 && len(deleted) == len(g.offsets)
-	if dropGroup {
-		recs = append(recs, groupRecord(g.name, nil))
-	}
-	if err := c.append(g.partition, recs); err != nil {
+	if _, err := c.deleteOffsets(g, deleted); err != nil {
 		c.log.Error("appending offset tombstones", "group", g.name, "err", err)
 		resp.ErrorCode = storeErrCode(err, false)
-		return resp
-	}
-	for _, tp := range deleted {
-		delete(g.offsets, tp)
-	}
-	if dropGroup {
-		c.removeGroup(g)
 	}
 	return resp
-}
-
-func slicesContains(s []topicPartition, tp topicPartition) bool {
-	for _, x := range s {
-		if x == tp {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *Coordinator) deleteGroups(req *kmsg.DeleteGroupsRequest) kmsg.Response {
@@ -494,26 +472,83 @@ func (c *Coordinator) expireGroupOffsets(g *group, now time.Time) {
 			}
 		}
 	}
-	dropGroup := g.state == stateEmpty && len(g.pending) == 0 && len(gone) == len(g.offsets)
-	if len(gone) == 0 && !dropGroup {
+	dropped, err := c.deleteOffsets(g, gone)
+	if err != nil {
+		c.log.Error("appending expired offsets", "group", g.name, "err", err)
 		return
 	}
-	recs := make([]recordbatch.Record, 0, len(gone)+1)
-	for _, tp := range gone {
+	if len(gone) > 0 || dropped {
+		c.log.Info("expired group offsets", "group", g.name, "offsets", len(gone), "group_removed", dropped)
+	}
+}
+
+// deleteOffsets appends tombstones for tps and forgets them; an empty group
+// left without offsets is deleted along with them (Kafka's
+// cleanupGroupMetadata). Nothing changes if the append fails. g.mu must be
+// held.
+func (c *Coordinator) deleteOffsets(g *group, tps []topicPartition) (dropped bool, err error) {
+	dropGroup := g.state == stateEmpty && len(g.pending) == 0 && len(tps) == len(g.offsets)
+	if len(tps) == 0 && !dropGroup {
+		return false, nil
+	}
+	recs := make([]recordbatch.Record, 0, len(tps)+1)
+	for _, tp := range tps {
 		recs = append(recs, offsetRecord(g.name, tp, nil))
 	}
 	if dropGroup {
 		recs = append(recs, groupRecord(g.name, nil))
 	}
 	if err := c.append(g.partition, recs); err != nil {
-		c.log.Error("appending expired offsets", "group", g.name, "err", err)
-		return
+		return false, err
 	}
-	for _, tp := range gone {
+	for _, tp := range tps {
 		delete(g.offsets, tp)
 	}
-	c.log.Info("expired group offsets", "group", g.name, "offsets", len(gone), "group_removed", dropGroup)
 	if dropGroup {
 		c.removeGroup(g)
 	}
+	return dropGroup, nil
+}
+
+// TopicsDeleted removes every committed offset of the named topics, as
+// Kafka does when topics are deleted: tombstones are appended and empty
+// groups left without offsets are deleted. The broker calls it after
+// deleting topics, without holding locks that PartitionExists takes.
+func (c *Coordinator) TopicsDeleted(topics ...string) error {
+	if !c.enter() {
+		return ErrClosed
+	}
+	defer c.exit()
+	gone := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		gone[t] = true
+	}
+	var errs []error
+	for _, g := range c.snapshot() {
+		g.mu.Lock()
+		if err := c.deleteTopicOffsets(g, gone); err != nil {
+			errs = append(errs, err)
+		}
+		g.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Coordinator) deleteTopicOffsets(g *group, gone map[string]bool) error {
+	if g.dead {
+		return nil
+	}
+	var tps []topicPartition
+	for tp := range g.offsets {
+		if gone[tp.topic] {
+			tps = append(tps, tp)
+		}
+	}
+	if len(tps) == 0 {
+		return nil
+	}
+	if _, err := c.deleteOffsets(g, tps); err != nil {
+		return fmt.Errorf("group %s: deleting offsets of deleted topics: %w", g.name, err)
+	}
+	return nil
 }

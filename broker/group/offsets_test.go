@@ -272,3 +272,30 @@ func TestOffsetExpiry(t *testing.T) {
 		t.Fatalf("after restart: %v", got)
 	}
 }
+
+func TestTopicsDeleted(t *testing.T) {
+	h := newHarness(t, nil)
+	h.commit("solo", -1, "", map[string][]int64{"t": {1, 2}, "u": {3}})
+	joins := h.joinAll("cg", joinOpts{})
+	h.syncAll("cg", joins)
+	h.commit("cg", 1, joins[0].MemberID, map[string][]int64{"t": {4}})
+	if err := h.c.TopicsDeleted("t"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.c.Committed(); len(got) != 1 || got[0] != (CommittedOffset{"solo", "u", 0, 3}) {
+		t.Fatalf("after deleting t: %v", got)
+	}
+	if err := h.c.TopicsDeleted("u"); err != nil {
+		t.Fatal(err)
+	}
+	if d := h.describe("solo"); d.State != "Dead" {
+		t.Fatalf("solo state %s", d.State)
+	}
+	if d := h.describe("cg"); d.State != "Stable" {
+		t.Fatalf("cg state %s", d.State)
+	}
+	h.restart()
+	if got := h.c.Committed(); len(got) != 0 {
+		t.Fatalf("after restart: %v", got)
+	}
+}

@@ -26,7 +26,12 @@ type Config struct {
 	FlushMs                int64   // flush.ms (MaxInt64: leave it to the OS)
 	MaxMessageBytes        int32   // max.message.bytes (1048588)
 	MessageTimestampType   string  // message.timestamp.type: CreateTime | LogAppendTime
-	SyncWrites             bool    // broker --sync-writes: fsync before Append returns
+	// message.timestamp.before.max.ms (MaxInt64) and
+	// message.timestamp.after.max.ms (1 hour): how far a CreateTime record
+	// timestamp may lie before or after the broker's clock (INVALID_TIMESTAMP).
+	MessageTimestampBeforeMaxMs int64
+	MessageTimestampAfterMaxMs  int64
+	SyncWrites                  bool // broker --sync-writes: fsync before Append returns
 }
 
 // Options are the non-config inputs of Open.

@@ -80,3 +80,35 @@ func BenchmarkReadTail(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendSnappy appends snappy-compressed batches, franz-go's
+// default codec: validation decompresses each batch to walk its records.
+func BenchmarkAppendSnappy(b *testing.B) {
+	l := benchLog(b)
+	batch := snappyBatch(benchBatch(100))
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkAppendSyncWrites appends with an fsync per append (no
+// concurrency, so no group commit): the floor for --sync-writes.
+func BenchmarkAppendSyncWrites(b *testing.B) {
+	l := benchLog(b)
+	cfg := l.Config()
+	cfg.SyncWrites = true
+	l.SetConfig(cfg)
+	batch := benchBatch(100)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "records/s")
+}

@@ -37,6 +37,9 @@ func DefaultConfig() Config {
 		FlushMs:                math.MaxInt64,
 		MaxMessageBytes:        1048588,
 		MessageTimestampType:   TimestampCreateTime,
+
+		MessageTimestampBeforeMaxMs: math.MaxInt64,
+		MessageTimestampAfterMaxMs:  3600000,
 	}
 }
 
@@ -114,6 +117,8 @@ var configKeys = []configKey{
 		c.MessageTimestampType = v
 		return nil
 	}},
+	intKey("message.timestamp.before.max.ms", 0, math.MaxInt64, func(c *Config) *int64 { return &c.MessageTimestampBeforeMaxMs }),
+	intKey("message.timestamp.after.max.ms", 0, math.MaxInt64, func(c *Config) *int64 { return &c.MessageTimestampAfterMaxMs }),
 }
 
 // acceptedKeys are Kafka topic configs that clients and tools set but that
@@ -132,8 +137,6 @@ var acceptedKeys = map[string]func(string) error{
 	"message.downconversion.enable":           nil,
 	"message.format.version":                  nil,
 	"message.timestamp.difference.max.ms":     nil,
-	"message.timestamp.before.max.ms":         nil,
-	"message.timestamp.after.max.ms":          nil,
 	"segment.jitter.ms":                       nil,
 	"follower.replication.throttled.replicas": nil,
 	"leader.replication.throttled.replicas":   nil,

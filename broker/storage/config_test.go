@@ -16,6 +16,7 @@ func TestParseTopicConfig(t *testing.T) {
 		"min.cleanable.dirty.ratio": "0.25", "min.compaction.lag.ms": "5", "max.compaction.lag.ms": "6",
 		"delete.retention.ms": "7", "file.delete.delay.ms": "8", "flush.messages": "9", "flush.ms": "10",
 		"max.message.bytes": "11", "message.timestamp.type": "LogAppendTime",
+		"message.timestamp.before.max.ms": "12", "message.timestamp.after.max.ms": "13",
 		"compression.type": "producer", "min.insync.replicas": "1",
 	}
 	c, err := ParseTopicConfig(m, base)
@@ -25,7 +26,8 @@ func TestParseTopicConfig(t *testing.T) {
 	want := Config{SegmentBytes: 2048, SegmentMs: 1000, SegmentIndexBytes: 4096, IndexIntervalBytes: 100, RetentionMs: -1,
 		RetentionBytes: 12345, CleanupPolicy: "compact,delete", MinCleanableDirtyRatio: 0.25, MinCompactionLagMs: 5,
 		MaxCompactionLagMs: 6, DeleteRetentionMs: 7, FileDeleteDelayMs: 8, FlushMessages: 9, FlushMs: 10,
-		MaxMessageBytes: 11, MessageTimestampType: "LogAppendTime"}
+		MaxMessageBytes: 11, MessageTimestampType: "LogAppendTime",
+		MessageTimestampBeforeMaxMs: 12, MessageTimestampAfterMaxMs: 13}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
 	}

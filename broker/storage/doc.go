@@ -10,7 +10,8 @@
 // per index.interval.bytes) and .timeindex (timestamp int64 → relative
 // offset int32). Besides them: recovery-point-checkpoint (every offset below
 // it was fsynced), log-start-offset-checkpoint, cleaner-offset-checkpoint
-// (compaction progress) and, after a clean Close, clean-shutdown.
+// (compaction progress), <offset>.snapshot (idempotent-producer state) and,
+// after a clean Close, clean-shutdown.
 //
 // # Use
 //

@@ -49,6 +49,8 @@ type Log struct {
 
 	rpWritten     int64 // last recovery point written to its checkpoint
 	cleanerOffset int64 // compaction has cleaned everything below it
+
+	producers map[int64]*producerState // idempotent producers, by ID
 }
 
 // Open opens (creating if needed) and recovers the log in dir.
@@ -211,7 +213,10 @@ func (l *Log) load(clean bool) error {
 		return err
 	}
 	l.rpWritten = next
-	return writeCheckpoint(l.dir, logStartOffsetFile, start)
+	if err := writeCheckpoint(l.dir, logStartOffsetFile, start); err != nil {
+		return err
+	}
+	return l.loadProducers()
 }
 
 func removeSegmentsFrom(dir string, bases []int64) {
@@ -304,7 +309,16 @@ var errClosed = fmt.Errorf("storage: log is closed: %w", kerr.KafkaStorageError)
 // partitionLeaderEpoch (outside the CRC) always, and with
 // message.timestamp.type=LogAppendTime the maxTimestamp and timestamp-type
 // attribute (recomputing the CRC). Batches are otherwise stored byte for byte.
-func (l *Log) Append(records []byte) (AppendInfo, error) {
+//
+// Control batches (transaction markers) are rejected with INVALID_RECORD:
+// only the broker writes them, with AppendControl.
+func (l *Log) Append(records []byte) (AppendInfo, error) { return l.append(records, false) }
+
+// AppendControl is Append for the broker's own writes: it also accepts
+// control batches (transaction markers).
+func (l *Log) AppendControl(records []byte) (AppendInfo, error) { return l.append(records, true) }
+
+func (l *Log) append(records []byte, allowControl bool) (AppendInfo, error) {
 	cfg := l.cfg.Load()
 	if int64(len(records)) > cfg.SegmentBytes {
 		return AppendInfo{}, fmt.Errorf("storage: %d bytes exceed segment.bytes %d: %w", len(records), cfg.SegmentBytes, kerr.RecordListTooLarge)
@@ -316,11 +330,12 @@ func (l *Log) Append(records []byte) (AppendInfo, error) {
 	if len(batches) == 0 {
 		return AppendInfo{}, fmt.Errorf("storage: no record batches: %w", kerr.CorruptMessage)
 	}
-	var tsBuf [8]int64
-	maxTs := tsBuf[:0]
+	var metaBuf [4]batchMeta
+	metas := metaBuf[:0]
 	logAppend := cfg.MessageTimestampType == TimestampLogAppendTime
 	compact := strings.Contains(cfg.CleanupPolicy, CleanupCompact)
 	count := int64(0)
+	nowMs := l.now().UnixMilli()
 	for _, b := range batches {
 		if len(b) > int(cfg.MaxMessageBytes) {
 			return AppendInfo{}, fmt.Errorf("storage: batch of %d bytes exceeds max.message.bytes %d: %w", len(b), cfg.MaxMessageBytes, kerr.MessageTooLarge)
@@ -332,10 +347,19 @@ func (l *Log) Append(records []byte) (AppendInfo, error) {
 		if info.NumRecords == 0 || !info.Contiguous {
 			return AppendInfo{}, fmt.Errorf("storage: batch of %d records with last offset delta %d: offset deltas must be 0..n-1: %w", info.NumRecords, info.LastOffsetDelta, kerr.InvalidRecord)
 		}
+		if info.Control() && !allowControl {
+			return AppendInfo{}, fmt.Errorf("storage: control batches are written only by the broker: %w", kerr.InvalidRecord)
+		}
 		if compact && info.NullKey && !info.Control() {
 			return AppendInfo{}, fmt.Errorf("storage: compacted topic requires a key on every record: %w", kerr.InvalidRecord)
 		}
-		maxTs = append(maxTs, info.RecordsMaxTimestamp)
+		if !logAppend && (distance(nowMs, info.RecordsMinTimestamp) > cfg.MessageTimestampBeforeMaxMs ||
+			distance(info.RecordsMaxTimestamp, nowMs) > cfg.MessageTimestampAfterMaxMs) {
+			return AppendInfo{}, fmt.Errorf("storage: record timestamps %d..%d outside [now-%d ms, now+%d ms] (message.timestamp.before/after.max.ms): %w",
+				info.RecordsMinTimestamp, info.RecordsMaxTimestamp, cfg.MessageTimestampBeforeMaxMs, cfg.MessageTimestampAfterMaxMs, kerr.InvalidTimestamp)
+		}
+		metas = append(metas, batchMeta{maxTs: info.RecordsMaxTimestamp, pid: info.ProducerID, epoch: info.ProducerEpoch,
+			seq: info.BaseSequence, delta: info.LastOffsetDelta, control: info.Control()})
 		count += int64(info.NumRecords)
 	}
 
@@ -344,7 +368,20 @@ func (l *Log) Append(records []byte) (AppendInfo, error) {
 		l.mu.Unlock()
 		return AppendInfo{}, errClosed
 	}
-	nowMs := l.now().UnixMilli()
+	if t := l.now().UnixMilli(); t > nowMs {
+		nowMs = t
+	}
+	dup, err := l.checkProducers(metas)
+	if err != nil || dup != nil {
+		start := l.start.Load()
+		l.mu.Unlock()
+		if err != nil {
+			return AppendInfo{}, err
+		}
+		// A retried batch already in the log: answer with its offsets.
+		return AppendInfo{FirstOffset: dup.firstOff, LastOffset: dup.lastOff, LogAppendTime: -1, LogStartOffset: start,
+			RecordCount: dup.lastOff - dup.firstOff + 1}, nil
+	}
 	s := l.active()
 	if s.size > 0 && (s.size+int64(len(records)) > cfg.SegmentBytes || nowMs-s.createdMs >= cfg.SegmentMs ||
 		s.indexFull(cfg.SegmentIndexBytes) || l.next.Load()+count-s.base > math.MaxInt32) {
@@ -361,7 +398,7 @@ func (l *Log) Append(records []byte) (AppendInfo, error) {
 		recordbatch.SetPartitionLeaderEpoch(b, 0)
 		if logAppend {
 			recordbatch.SetMaxTimestamp(b, nowMs, true)
-			maxTs[i] = nowMs
+			metas[i].maxTs = nowMs
 		}
 		next += int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
 	}
@@ -373,7 +410,10 @@ func (l *Log) Append(records []byte) (AppendInfo, error) {
 	pos, off := s.size, first
 	for i, b := range batches {
 		last := off + int64(int32(binary.BigEndian.Uint32(b[23:])))
-		s.addBatch(pos, len(b), off, last, maxTs[i], cfg.IndexIntervalBytes)
+		s.addBatch(pos, len(b), off, last, metas[i].maxTs, cfg.IndexIntervalBytes)
+		if m := &metas[i]; m.idempotent() {
+			l.recordProducer(m.pid, m.epoch, m.seq, m.delta, off)
+		}
 		pos += int64(len(b))
 		off = last + 1
 	}
@@ -392,6 +432,17 @@ func (l *Log) Append(records []byte) (AppendInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+// distance is a-b when a > b (saturating at MaxInt64), else 0.
+func distance(a, b int64) int64 {
+	if a <= b {
+		return 0
+	}
+	if d := a - b; d > 0 {
+		return d
+	}
+	return math.MaxInt64
 }
 
 // roll closes the active segment for appends and starts a new one at the
@@ -414,6 +465,9 @@ func (l *Log) roll(nowMs int64) error {
 	l.dirty = append(l.dirty, old)
 	l.segs = append(l.segs, s)
 	l.dirDirty = true
+	if err := l.writeSnapshot(s.base, false); err != nil {
+		l.logger.Warn("writing producer state snapshot", "dir", l.dir, "err", err)
+	}
 	return nil
 }
 
@@ -820,7 +874,8 @@ func (l *Log) Close() error {
 		}
 	}
 	errs = append(errs, writeCheckpoint(l.dir, recoveryPointFile, l.next.Load()),
-		writeCheckpoint(l.dir, logStartOffsetFile, l.start.Load()))
+		writeCheckpoint(l.dir, logStartOffsetFile, l.start.Load()),
+		l.writeSnapshot(l.next.Load(), true))
 	for _, s := range l.segs {
 		errs = append(errs, storageErr(s.close()))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -194,6 +195,8 @@ func TestAppendRejectsWithoutTouchingLog(t *testing.T) {
 	bad := batch(2, "b", 1)
 	bad[len(bad)-1] ^= 0xff
 	gap := recordbatch.Build(recordbatch.BuildOptions{}, []recordbatch.Record{{Offset: 0}, {Offset: 2}})
+	control := recordbatch.Build(recordbatch.BuildOptions{Control: true, Transactional: true, ProducerID: 3},
+		[]recordbatch.Record{{Key: []byte{0, 0, 0, 1}, Value: []byte{0, 0, 0, 0, 0, 0}}})
 	cases := []struct {
 		name string
 		in   []byte
@@ -204,6 +207,7 @@ func TestAppendRejectsWithoutTouchingLog(t *testing.T) {
 		{"too large", batch(20, "big", 1), kerr.MessageTooLarge},
 		{"offset gap", gap, kerr.InvalidRecord},
 		{"empty batch", recordbatch.Build(recordbatch.BuildOptions{}, nil), kerr.InvalidRecord},
+		{"control batch", control, kerr.InvalidRecord},
 		{"nothing", nil, kerr.CorruptMessage},
 	}
 	for _, c := range cases {
@@ -215,11 +219,37 @@ func TestAppendRejectsWithoutTouchingLog(t *testing.T) {
 			t.Fatalf("%s: log changed", c.name)
 		}
 	}
+	if info, err := l.AppendControl(control); err != nil || info.FirstOffset != 1 {
+		t.Fatal("AppendControl", info, err)
+	}
 	cfg.CleanupPolicy = CleanupCompact
 	l.SetConfig(cfg)
 	nokey := recordbatch.Build(recordbatch.BuildOptions{}, []recordbatch.Record{{Offset: 0, Value: []byte("v")}})
 	if _, err := l.Append(nokey); !errors.Is(err, kerr.InvalidRecord) {
 		t.Fatal(err)
+	}
+}
+
+func TestTimestampBounds(t *testing.T) {
+	clk := newClock()
+	cfg := testConfig()
+	cfg.MessageTimestampBeforeMaxMs = 1000
+	l := openT(t, t.TempDir(), cfg, clk)
+	defer l.Close()
+	now := clk.Now().UnixMilli()
+	for _, c := range []struct {
+		ts int64
+		ok bool
+	}{{now, true}, {now - 1000, true}, {now - 1001, false}, {now + 3600000, true}, {now + 3600001, false}, {math.MinInt64 + 5, false}} {
+		_, err := l.Append(batch(1, "t", c.ts))
+		if c.ok != (err == nil) || (err != nil && !errors.Is(err, kerr.InvalidTimestamp)) {
+			t.Fatalf("ts %d: %v", c.ts, err)
+		}
+	}
+	cfg.MessageTimestampType = TimestampLogAppendTime
+	l.SetConfig(cfg)
+	if _, err := l.Append(batch(1, "t", 0)); err != nil {
+		t.Fatal("LogAppendTime ignores record timestamps:", err)
 	}
 }
 

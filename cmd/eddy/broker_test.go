@@ -58,10 +58,12 @@ func TestBrokerCommand(t *testing.T) {
 	}
 	// Auto-created with --default-partitions 2.
 	must("a:1\nb:2\nc:3\n", "produce", "auto", "-K", ":")
-	if out := must("", "topic", "describe", "auto"); !strings.Contains(out, "PARTITIONS  2") {
+	// --retention-ms became a broker-wide topic default.
+	if out := must("", "topic", "describe", "auto"); !strings.Contains(out, "PARTITIONS  2") ||
+		!containsLine(out, "retention.ms", "-1", "static_broker_config") {
 		t.Fatalf("auto-created topic:\n%s", out)
 	}
-	if out := must("", "consume", "auto", "-e", "-f", `%k=%v\n`); len(strings.Fields(out)) != 3 {
+	if out := must("", "consume", "auto", "-e", "-f", `%k=%v\n`, "-G", "g1"); len(strings.Fields(out)) != 3 {
 		t.Fatalf("consume: %q", out)
 	}
 	stop()
@@ -70,5 +72,8 @@ func TestBrokerCommand(t *testing.T) {
 	defer stop()
 	if out := must("", "consume", "auto", "-e", "-f", `%k=%v\n`); len(strings.Fields(out)) != 3 {
 		t.Fatalf("after restart: %q", out)
+	}
+	if out := must("", "group", "describe", "g1"); !strings.Contains(out, "TOTAL-LAG    0") || !containsLine(out, "auto") {
+		t.Fatalf("committed offsets lost across restart:\n%s", out)
 	}
 }

@@ -29,6 +29,7 @@ type compareConfig struct {
 	SyncWrites      bool
 	Targets         []string
 	Linger          time.Duration
+	WorkDir         string
 }
 
 // targetResult holds the measurements taken against one target.
@@ -71,6 +72,7 @@ broker started with --sync-writes. It prints a table with eddy/kfake ratios.`,
 	f.BoolVar(&cfg.SyncWrites, "sync-writes", true, "also measure produce against eddy with --sync-writes")
 	f.StringSliceVar(&cfg.Targets, "targets", []string{"eddy", "kfake"}, "targets to measure: eddy, kfake")
 	f.DurationVar(&cfg.Linger, "linger", 10*time.Millisecond, "producer linger of the throughput run")
+	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent of the temporary data dirs (default: $TMPDIR); put it on the disk to measure")
 	return c
 }
 
@@ -79,7 +81,7 @@ func runCompare(ctx context.Context, a *app, cfg compareConfig, out, errw io.Wri
 	if err != nil {
 		return fmt.Errorf("locating own binary: %w", err)
 	}
-	tmp, err := os.MkdirTemp("", "eddy-perf-compare-")
+	tmp, err := os.MkdirTemp(cfg.WorkDir, "eddy-perf-compare-")
 	if err != nil {
 		return err
 	}

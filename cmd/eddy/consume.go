@@ -159,12 +159,22 @@ func runConsume(ctx context.Context, a *app, o consumeOpts, out, errw io.Writer)
 
 	// With --exit-at-end, snapshot every partition's end and where reading
 	// starts; a partition is done once its position reaches its end.
-	var remaining map[int32]int64 // partition → end offset still to reach
-	var positions map[int32]int64
+	// Records at or past a partition's end are not printed.
+	var (
+		ends      map[int32]int64 // partition → end offset as of start-up
+		remaining map[int32]bool  // partitions whose end is not reached yet
+		positions map[int32]int64 // partition → next offset to read
+	)
 	if o.exitAtEnd {
-		remaining, positions, err = endTargets(ctx, a, o, spec)
+		ends, positions, err = endTargets(ctx, a, o, spec)
 		if err != nil {
 			return err
+		}
+		remaining = map[int32]bool{}
+		for p, end := range ends {
+			if positions[p] < end {
+				remaining[p] = true
+			}
 		}
 		if len(remaining) == 0 {
 			return nil
@@ -203,7 +213,10 @@ poll:
 		}
 		for it := fetches.RecordIter(); !it.Done(); {
 			r := it.Next()
-			if remaining != nil {
+			if ends != nil {
+				if end, ok := ends[r.Partition]; !ok || r.Offset >= end {
+					continue
+				}
 				positions[r.Partition] = r.Offset + 1
 			}
 			if !r.Attrs.IsControl() {
@@ -227,8 +240,8 @@ poll:
 			break
 		}
 		if remaining != nil {
-			for p, end := range remaining {
-				if positions[p] >= end {
+			for p := range remaining {
+				if positions[p] >= ends[p] {
 					delete(remaining, p)
 				}
 			}
@@ -254,8 +267,8 @@ poll:
 
 // endTargets lists, for each partition to read, the end offset to reach
 // (high watermark, or last stable offset with --read-committed) and the
-// offset reading starts from. Partitions already at their end are omitted.
-func endTargets(ctx context.Context, a *app, o consumeOpts, spec offsetSpec) (remaining, positions map[int32]int64, err error) {
+// offset reading starts from.
+func endTargets(ctx context.Context, a *app, o consumeOpts, spec offsetSpec) (ends, positions map[int32]int64, err error) {
 	adm, err := a.admin()
 	if err != nil {
 		return nil, nil, err
@@ -272,9 +285,9 @@ func endTargets(ctx context.Context, a *app, o consumeOpts, spec offsetSpec) (re
 	if o.readCommitted {
 		listEnd = adm.ListCommittedOffsets
 	}
-	ends, err := listEnd(ctx, o.topic)
+	listed, err := listEnd(ctx, o.topic)
 	if err == nil {
-		err = ends.Error()
+		err = listed.Error()
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("list end offsets of %s: %w", o.topic, err)
@@ -291,9 +304,9 @@ func endTargets(ctx context.Context, a *app, o consumeOpts, spec offsetSpec) (re
 			return nil, nil, fmt.Errorf("fetch committed offsets of group %s: %w", o.group, err)
 		}
 	}
-	remaining, positions = map[int32]int64{}, map[int32]int64{}
+	ends, positions = map[int32]int64{}, map[int32]int64{}
 	found := false
-	ends.Each(func(e kadm.ListedOffset) {
+	listed.Each(func(e kadm.ListedOffset) {
 		if o.partition >= 0 && e.Partition != o.partition {
 			return
 		}
@@ -303,13 +316,11 @@ func endTargets(ctx context.Context, a *app, o consumeOpts, spec offsetSpec) (re
 		if c, ok := committed.Lookup(o.topic, e.Partition); ok && c.Err == nil && c.At >= 0 {
 			pos = c.At
 		}
-		if pos < e.Offset {
-			remaining[e.Partition] = e.Offset
-			positions[e.Partition] = pos
-		}
+		ends[e.Partition] = e.Offset
+		positions[e.Partition] = pos
 	})
 	if !found {
 		return nil, nil, fmt.Errorf("topic %s: no such partition", o.topic)
 	}
-	return remaining, positions, nil
+	return ends, positions, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func init() { commands = append(commands, groupCmd) }
@@ -77,6 +78,11 @@ func groupDescribeCmd(a *app) *cobra.Command {
 				}
 				if err := l.Error(); err != nil {
 					return fmt.Errorf("group %s: %w", g, err)
+				}
+				// Brokers before DescribeGroups v6 describe an unknown group
+				// as Dead with no error.
+				if l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0 {
+					return fmt.Errorf("group %s: %w", g, kerr.GroupIDNotFound)
 				}
 				printGroupLag(out, l)
 			}

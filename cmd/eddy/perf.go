@@ -444,20 +444,28 @@ func runPerfLatency(ctx context.Context, a *app, cfg perfLatencyConfig) (perfLat
 	var received atomic.Int64
 	start := time.Now()
 	measureFrom := start.Add(cfg.Warmup).UnixNano()
-	cctx, stopConsumer := context.WithCancel(ctx)
-	defer stopConsumer()
-	consumerDone := make(chan error, 1)
+	// The consumer goroutine is owned here: the deferred stop cancels it and
+	// waits for it on every return path.
+	cctx, cancelConsumer := context.WithCancel(ctx)
+	var consumerErr error
+	consumerExited := make(chan struct{})
+	stopConsumer := func() error {
+		cancelConsumer()
+		<-consumerExited
+		return consumerErr
+	}
+	defer stopConsumer() //nolint:errcheck // error paths already return an error
 	go func() {
+		defer close(consumerExited)
 		for {
 			fetches := cons.PollFetches(cctx)
 			if cctx.Err() != nil {
-				consumerDone <- nil
 				return
 			}
 			var ferr error
 			fetches.EachError(func(t string, p int32, err error) { ferr = cmpErr(ferr, fmt.Errorf("fetch %s[%d]: %w", t, p, err)) })
 			if ferr != nil {
-				consumerDone <- ferr
+				consumerErr = ferr
 				return
 			}
 			now := time.Now().UnixNano()
@@ -501,13 +509,12 @@ func runPerfLatency(ctx context.Context, a *app, cfg perfLatencyConfig) (perfLat
 	deadline := time.Now().Add(30 * time.Second)
 	for received.Load() < sent.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
 		select {
-		case err := <-consumerDone:
-			return perfLatencyResult{}, err
+		case <-consumerExited:
+			return perfLatencyResult{}, cmpErr(consumerErr, errors.New("consumer stopped"))
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	stopConsumer()
-	if err := <-consumerDone; err != nil {
+	if err := stopConsumer(); err != nil {
 		return perfLatencyResult{}, err
 	}
 	res := perfLatencyResult{Sent: sent.Load(), Received: received.Load(), Latency: lat.summary()}

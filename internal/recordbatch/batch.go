@@ -112,6 +112,9 @@ type Info struct {
 	// RecordsMaxTimestamp is the largest record timestamp (CreateTime),
 	// -1 when the batch has no records.
 	RecordsMaxTimestamp int64
+	// RecordsMinTimestamp is the smallest record timestamp (CreateTime),
+	// math.MaxInt64 when the batch has no records.
+	RecordsMinTimestamp int64
 	// Contiguous is true when the records' offset deltas are exactly
 	// 0, 1, …, NumRecords-1 and LastOffsetDelta is NumRecords-1, as every
 	// producer writes them (compaction leaves gaps in stored batches).
@@ -188,7 +191,7 @@ func checkFrame(b []byte) (Header, error) {
 // When out is not nil each decoded record is appended to it.
 func walk(raw []byte, info *Info, out *[]Record) error {
 	h := &info.Header
-	info.RecordsMaxTimestamp = -1
+	info.RecordsMaxTimestamp, info.RecordsMinTimestamp = -1, math.MaxInt64
 	info.Contiguous = h.LastOffsetDelta == h.NumRecords-1
 	prevDelta := int64(-1)
 	p := 0
@@ -223,9 +226,8 @@ func walk(raw []byte, info *Info, out *[]Record) error {
 		if (tsDelta > 0 && ts < h.BaseTimestamp) || (tsDelta < 0 && ts > h.BaseTimestamp) {
 			return invalid("record %d: timestamp overflows", i)
 		}
-		if ts > info.RecordsMaxTimestamp {
-			info.RecordsMaxTimestamp = ts
-		}
+		info.RecordsMaxTimestamp = max(info.RecordsMaxTimestamp, ts)
+		info.RecordsMinTimestamp = min(info.RecordsMinTimestamp, ts)
 		key := r.bytes()
 		if key == nil {
 			info.NullKey = true

@@ -4,7 +4,8 @@
 Usage: pyclient.py CLIENT MODE --brokers B --topic T --count N [--group G]
   CLIENT: confluent (confluent-kafka-python, librdkafka) or kafka-python
   MODE:   produce  reads "key<TAB>value" lines from stdin, produces them with
-                   acks=all and prints one JSON object per acknowledged record
+                   acks=all (idempotently with --idempotent, confluent only)
+                   and prints one JSON object per acknowledged record
           consume  joins group G, reads N records from the earliest offset,
                    commits synchronously and prints one JSON object per record
 Every printed object is {"partition", "offset", "key", "value"}. Exits
@@ -37,7 +38,7 @@ def read_input():
 def confluent_produce(a):
     from confluent_kafka import Producer
     p = Producer({"bootstrap.servers": a.brokers, "acks": "all",
-                  "enable.idempotence": True, "linger.ms": 5,
+                  "enable.idempotence": a.idempotent, "linger.ms": 5,
                   "compression.type": a.compression})
     acked, errors = [], []
 
@@ -123,6 +124,8 @@ def main():
     ap.add_argument("--group", default="")
     ap.add_argument("--compression", default="none")
     ap.add_argument("--timeout", type=float, default=45)
+    ap.add_argument("--idempotent", action="store_true",
+                    help="confluent: enable.idempotence=true")
     a = ap.parse_args()
     fn = {("confluent", "produce"): confluent_produce,
           ("confluent", "consume"): confluent_consume,

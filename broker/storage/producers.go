@@ -1,0 +1,277 @@
+package storage
+
+// Idempotent-producer state, as Kafka keeps it beside each partition log:
+// for every producer ID its epoch and the sequence and offset ranges of its
+// last five batches. Append uses it to answer a retried batch with its
+// original offsets instead of writing it twice, and to reject sequence gaps
+// (OUT_OF_ORDER_SEQUENCE_NUMBER) and stale epochs (INVALID_PRODUCER_EPOCH).
+//
+// The state is snapshotted to <offset>.snapshot when a segment rolls and on
+// Close; Open loads the newest valid snapshot at or below the log end and
+// replays the batch headers after it.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/eddy-streams/eddy/internal/recordbatch"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+const (
+	snapshotSuffix   = ".snapshot"
+	producerBatches  = 5 // batches remembered per producer, as in Kafka
+	snapshotsKept    = 3
+	snapshotMagic    = "EDPS"
+	snapshotVersion  = 1
+	snapshotEntryMax = 8 + 2 + 1 + producerBatches*24
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+type producerBatch struct {
+	firstSeq, lastSeq int32
+	firstOff, lastOff int64
+}
+
+type producerState struct {
+	epoch   int16
+	batches []producerBatch // oldest first, at most producerBatches
+}
+
+// batchMeta is what Append needs to know about each batch of a request.
+type batchMeta struct {
+	maxTs   int64
+	pid     int64
+	epoch   int16
+	seq     int32
+	delta   int32
+	control bool
+}
+
+func (m *batchMeta) idempotent() bool { return m.pid >= 0 && m.seq >= 0 && !m.control }
+
+// addSeq adds n to a sequence number, wrapping past MaxInt32 to 0 as Kafka does.
+func addSeq(seq, n int32) int32 {
+	return int32((int64(seq) + int64(n)) % (math.MaxInt32 + 1))
+}
+
+// checkProducers validates the sequence numbers of a request's batches
+// against the producer state. dup is set when the request is a single batch
+// already in the log. Caller holds mu.
+func (l *Log) checkProducers(metas []batchMeta) (dup *producerBatch, err error) {
+	for i := range metas {
+		m := &metas[i]
+		if !m.idempotent() {
+			continue
+		}
+		last := addSeq(m.seq, m.delta)
+		// An earlier batch of the same producer in this request sets the
+		// expectation; otherwise the stored state does.
+		var expect int32 = -1
+		epoch, known := m.epoch, false
+		for j := i - 1; j >= 0; j-- {
+			if p := &metas[j]; p.idempotent() && p.pid == m.pid {
+				expect, epoch, known = addSeq(p.seq, p.delta+1), p.epoch, true
+				break
+			}
+		}
+		if st := l.producers[m.pid]; !known && st != nil {
+			known, epoch = true, st.epoch
+			if m.epoch == st.epoch {
+				for k := range st.batches {
+					if b := &st.batches[k]; b.firstSeq == m.seq && b.lastSeq == last {
+						if len(metas) == 1 {
+							return b, nil
+						}
+						return nil, fmt.Errorf("storage: producer %d: batch with sequences %d..%d is a duplicate: %w", m.pid, m.seq, last, kerr.DuplicateSequenceNumber)
+					}
+				}
+				if n := len(st.batches); n > 0 {
+					expect = addSeq(st.batches[n-1].lastSeq, 1)
+				}
+			}
+		}
+		switch {
+		case !known:
+		case m.epoch < epoch:
+			return nil, fmt.Errorf("storage: producer %d: epoch %d is older than %d: %w", m.pid, m.epoch, epoch, kerr.InvalidProducerEpoch)
+		case m.epoch > epoch:
+			if m.seq != 0 {
+				return nil, fmt.Errorf("storage: producer %d: new epoch %d must start at sequence 0, got %d: %w", m.pid, m.epoch, m.seq, kerr.OutOfOrderSequenceNumber)
+			}
+		case expect >= 0 && m.seq != expect:
+			return nil, fmt.Errorf("storage: producer %d epoch %d: sequence %d, expected %d: %w", m.pid, m.epoch, m.seq, expect, kerr.OutOfOrderSequenceNumber)
+		}
+	}
+	return nil, nil
+}
+
+// recordProducer updates the state with a batch now in the log. Caller
+// holds mu (or is loading the log).
+func (l *Log) recordProducer(pid int64, epoch int16, seq, delta int32, firstOff int64) {
+	st := l.producers[pid]
+	if st == nil {
+		st = &producerState{epoch: epoch, batches: make([]producerBatch, 0, producerBatches)}
+		l.producers[pid] = st
+	}
+	if epoch != st.epoch {
+		st.epoch, st.batches = epoch, st.batches[:0]
+	}
+	if len(st.batches) == producerBatches {
+		copy(st.batches, st.batches[1:])
+		st.batches = st.batches[:producerBatches-1]
+	}
+	st.batches = append(st.batches, producerBatch{firstSeq: seq, lastSeq: addSeq(seq, delta), firstOff: firstOff, lastOff: firstOff + int64(delta)})
+}
+
+// writeSnapshot saves the producer state as of offset. With durable it is
+// fsynced; otherwise a torn snapshot is detected by its CRC and skipped.
+// Caller holds mu.
+func (l *Log) writeSnapshot(offset int64, durable bool) error {
+	b := make([]byte, 0, 17+len(l.producers)*snapshotEntryMax+4)
+	b = append(b, snapshotMagic...)
+	b = append(b, snapshotVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(offset))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(l.producers)))
+	for _, pid := range slices.Sorted(maps.Keys(l.producers)) {
+		st := l.producers[pid]
+		b = binary.BigEndian.AppendUint64(b, uint64(pid))
+		b = binary.BigEndian.AppendUint16(b, uint16(st.epoch))
+		b = append(b, byte(len(st.batches)))
+		for _, pb := range st.batches {
+			b = binary.BigEndian.AppendUint32(b, uint32(pb.firstSeq))
+			b = binary.BigEndian.AppendUint32(b, uint32(pb.lastSeq))
+			b = binary.BigEndian.AppendUint64(b, uint64(pb.firstOff))
+			b = binary.BigEndian.AppendUint64(b, uint64(pb.lastOff))
+		}
+	}
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+	path := segName(l.dir, offset, snapshotSuffix)
+	tmp := path + checkpointTempSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return storageErr(err)
+	}
+	_, err = f.Write(b)
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return storageErr(err)
+	}
+	// Keep the newest few.
+	snaps := listSnapshots(l.dir)
+	for i := 0; i < len(snaps)-snapshotsKept; i++ {
+		os.Remove(segName(l.dir, snaps[i], snapshotSuffix))
+	}
+	return nil
+}
+
+// listSnapshots returns the offsets of the snapshot files, ascending.
+func listSnapshots(dir string) []int64 {
+	m, _ := filepath.Glob(filepath.Join(dir, "*"+snapshotSuffix))
+	var offs []int64
+	for _, p := range m {
+		if o, ok := parseSegName(filepath.Base(p), snapshotSuffix); ok {
+			offs = append(offs, o)
+		}
+	}
+	slices.Sort(offs)
+	return offs
+}
+
+var errBadSnapshot = errors.New("storage: bad producer state snapshot")
+
+// readSnapshot parses a snapshot file.
+func readSnapshot(path string) (int64, map[int64]*producerState, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(b) < 21 || string(b[:4]) != snapshotMagic || b[4] != snapshotVersion ||
+		crc32.Checksum(b[:len(b)-4], crcTable) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return 0, nil, errBadSnapshot
+	}
+	offset := int64(binary.BigEndian.Uint64(b[5:]))
+	n := binary.BigEndian.Uint32(b[13:])
+	p := b[17 : len(b)-4]
+	out := make(map[int64]*producerState, min(int(n), len(p)/11))
+	for range n {
+		if len(p) < 11 {
+			return 0, nil, errBadSnapshot
+		}
+		pid := int64(binary.BigEndian.Uint64(p))
+		st := &producerState{epoch: int16(binary.BigEndian.Uint16(p[8:]))}
+		nb := int(p[10])
+		p = p[11:]
+		if nb > producerBatches || len(p) < nb*24 {
+			return 0, nil, errBadSnapshot
+		}
+		st.batches = make([]producerBatch, nb, producerBatches)
+		for i := range nb {
+			st.batches[i] = producerBatch{
+				firstSeq: int32(binary.BigEndian.Uint32(p)), lastSeq: int32(binary.BigEndian.Uint32(p[4:])),
+				firstOff: int64(binary.BigEndian.Uint64(p[8:])), lastOff: int64(binary.BigEndian.Uint64(p[16:])),
+			}
+			p = p[24:]
+		}
+		out[pid] = st
+	}
+	if len(p) != 0 {
+		return 0, nil, errBadSnapshot
+	}
+	return offset, out, nil
+}
+
+// loadProducers rebuilds the producer state at open: the newest valid
+// snapshot at or below the log end, then the batch headers after it.
+func (l *Log) loadProducers() error {
+	next := l.next.Load()
+	from := l.segs[0].base
+	l.producers = map[int64]*producerState{}
+	snaps := listSnapshots(l.dir)
+	for i := len(snaps) - 1; i >= 0; i-- {
+		path := segName(l.dir, snaps[i], snapshotSuffix)
+		if snaps[i] > next {
+			os.Remove(path) // the log was truncated below it
+			continue
+		}
+		off, st, err := readSnapshot(path)
+		if err != nil || off != snaps[i] {
+			l.logger.Warn("ignoring bad producer state snapshot", "file", path, "err", err)
+			os.Remove(path)
+			continue
+		}
+		from, l.producers = max(off, from), st
+		break
+	}
+	for i := l.segIndex(from); i < len(l.segs) && from < next; i++ {
+		s := l.segs[i]
+		err := s.scanHeaders(s.lookup(from), func(_ int64, h []byte) bool {
+			hd, _ := recordbatch.ParseHeader(h)
+			if hd.LastOffset() >= from && hd.ProducerID >= 0 && hd.BaseSequence >= 0 && !hd.Control() {
+				l.recordProducer(hd.ProducerID, hd.ProducerEpoch, hd.BaseSequence, hd.LastOffsetDelta, hd.BaseOffset)
+			}
+			return true
+		}, recordbatch.HeaderSize)
+		if err != nil {
+			return fmt.Errorf("storage: replaying producer state from segment %d: %w", s.base, err)
+		}
+	}
+	return nil
+}
