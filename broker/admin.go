@@ -102,6 +102,7 @@ func (s *Server) handleDeleteTopics(rc *reqCtx, req *kmsg.DeleteTopicsRequest) k
 			targets[i].Topic = &req.TopicNames[i]
 		}
 	}
+	var deleted []string
 	for _, rt := range targets {
 		ot := kmsg.NewDeleteTopicsResponseTopic()
 		ot.Topic, ot.TopicID = rt.Topic, rt.TopicID
@@ -119,13 +120,22 @@ func (s *Server) handleDeleteTopics(rc *reqCtx, req *kmsg.DeleteTopicsRequest) k
 		}
 		if err == nil {
 			ot.Topic, ot.TopicID = kmsg.StringPtr(t.name), t.id
-			err = s.topics.delete(t)
+			if err = s.topics.delete(t); err == nil {
+				deleted = append(deleted, t.name)
+			}
 		}
 		if err != nil {
 			ot.ErrorCode = rc.note(errorCode(err))
 			ot.ErrorMessage = errorMessage(err)
 		}
 		resp.Topics = append(resp.Topics, ot)
+	}
+	// As Kafka does, a deleted topic's committed offsets go with it (a
+	// topic re-created under the same name starts with none).
+	if len(deleted) > 0 && s.group != nil {
+		if err := s.group.TopicsDeleted(deleted...); err != nil {
+			s.logger.Warn("dropping committed offsets of deleted topics", "topics", deleted, "err", err)
+		}
 	}
 	return resp
 }

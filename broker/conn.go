@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -104,9 +105,9 @@ func (c *conn) readLoop(reqs chan<- *request) error {
 		if size < 0 || size > c.s.cfg.MaxRequestBytes {
 			return fmt.Errorf("%w: frame of %d bytes exceeds socket.request.max.bytes %d", errMalformed, uint32(size), c.s.cfg.MaxRequestBytes)
 		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(c.br, frame); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
+		frame, err := readFrameBody(c.br, int(size))
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 				return fmt.Errorf("connection closed inside a %d byte frame", size)
 			}
 			return err
@@ -122,6 +123,33 @@ func (c *conn) readLoop(reqs chan<- *request) error {
 			return c.ctx.Err()
 		}
 	}
+}
+
+// frameChunk is how much of a frame is allocated before its bytes arrive:
+// a client announcing a huge frame and sending nothing does not make the
+// broker allocate the announced size.
+const frameChunk = 1 << 20
+
+// readFrameBody reads size bytes, growing the buffer as they arrive.
+func readFrameBody(r io.Reader, size int) ([]byte, error) {
+	if size <= frameChunk {
+		frame := make([]byte, size)
+		_, err := io.ReadFull(r, frame)
+		return frame, err
+	}
+	frame := make([]byte, 0, frameChunk)
+	for len(frame) < size {
+		if len(frame) == cap(frame) {
+			frame = slices.Grow(frame, min(cap(frame), size-len(frame)))
+		}
+		n := min(cap(frame), size) - len(frame)
+		got, err := io.ReadFull(r, frame[len(frame):len(frame)+n])
+		frame = frame[:len(frame)+got]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return frame, nil
 }
 
 // parseRequest decodes one request frame (without its size prefix). It

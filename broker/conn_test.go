@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -156,4 +158,76 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+func TestReadFrameBodyGrows(t *testing.T) {
+	want := make([]byte, 3*frameChunk+17)
+	for i := range want {
+		want[i] = byte(i)
+	}
+	got, err := readFrameBody(bytes.NewReader(want), len(want))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("err %v, equal %v", err, bytes.Equal(got, want))
+	}
+	if _, err := readFrameBody(bytes.NewReader(want[:10]), 2*frameChunk); err == nil {
+		t.Fatal("short body accepted")
+	}
+}
+
+func TestManyConnections(t *testing.T) {
+	s := startServer(t)
+	cl := newClient(t, s)
+	produceN(t, cl, "many", 10)
+	cl.Close()
+	openConns := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns)
+	}
+	eventually(t, "client connections closed", func() bool { return openConns() == 0 })
+	const n = 200
+	conns := make([]*rawConn, n)
+	for i := range conns {
+		conns[i] = dialRaw(t, s)
+	}
+	errs := make(chan error, n)
+	for i, c := range conns {
+		go func() {
+			md := kmsg.NewPtrMetadataRequest()
+			md.Version = 12
+			md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("many")}}
+			f := kmsg.NewRequestFormatter()
+			fr := kmsg.NewPtrFetchRequest()
+			fr.Version = 11
+			fr.MaxWaitMillis = 50
+			fr.MinBytes = 1 << 20 // never reached: waits MaxWaitMillis
+			fr.Topics = []kmsg.FetchRequestTopic{{Topic: "many", Partitions: []kmsg.FetchRequestTopicPartition{{FetchOffset: 0, PartitionMaxBytes: 1 << 20}}}}
+			buf := append(f.AppendRequest(nil, md, int32(i)), f.AppendRequest(nil, fr, int32(i+n))...)
+			if _, err := c.nc.Write(buf); err != nil {
+				errs <- err
+				return
+			}
+			for _, want := range []int32{int32(i), int32(i + n)} {
+				frame, err := c.readFrame()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got := int32(binary.BigEndian.Uint32(frame)); got != want {
+					errs <- fmt.Errorf("conn %d: correlation id %d, want %d", i, got, want)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		c.nc.Close()
+	}
+	eventually(t, "connections closed", func() bool { return openConns() == 0 })
 }

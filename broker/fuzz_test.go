@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -69,5 +71,31 @@ func TestSeedFramesParse(t *testing.T) {
 		if _, err := parseRequest(b, apis); err != nil {
 			t.Fatalf("seed %d: %v", i, err)
 		}
+	}
+}
+
+// FuzzCountRecords walks batch headers of arbitrary bytes: it must never
+// panic and never count past the input.
+func FuzzCountRecords(f *testing.F) {
+	batch := make([]byte, 61+8)
+	binary.BigEndian.PutUint32(batch[8:], uint32(len(batch)-12))
+	binary.BigEndian.PutUint32(batch[57:], 3)
+	f.Add(batch)
+	f.Add(append(slices.Clone(batch), batch...))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = countRecords(b)
+	})
+}
+
+func TestCountRecords(t *testing.T) {
+	batch := make([]byte, 61+8)
+	binary.BigEndian.PutUint32(batch[8:], uint32(len(batch)-12))
+	binary.BigEndian.PutUint32(batch[57:], 3)
+	if n := countRecords(append(slices.Clone(batch), batch...)); n != 6 {
+		t.Fatalf("two batches of 3: %d", n)
+	}
+	if n := countRecords(batch[:60]); n != 0 {
+		t.Fatalf("short input: %d", n)
 	}
 }

@@ -31,6 +31,8 @@ var ErrServerClosed = errors.New("broker: server closed")
 // coordinator answers the consumer-group APIs (broker/group.Coordinator).
 type coordinator interface {
 	Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+	// TopicsDeleted drops the committed offsets of deleted topics.
+	TopicsDeleted(topics ...string) error
 	Close() error
 }
 
@@ -48,6 +50,7 @@ type Server struct {
 	topics    *topicManager
 	group     coordinator
 	apis      *apiTable // advertised APIs, fixed at Start
+	sessions  *fetchSessions
 	clusterID string
 	advHost   string
 	advPort   int32
@@ -100,11 +103,12 @@ func New(cfg Config) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:     cfg,
-		logger:  logger,
-		metrics: newMetrics(),
-		mux:     http.NewServeMux(),
-		conns:   make(map[*conn]struct{}),
+		cfg:      cfg,
+		logger:   logger,
+		metrics:  newMetrics(),
+		mux:      http.NewServeMux(),
+		conns:    make(map[*conn]struct{}),
+		sessions: newFetchSessions(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Registerer != nil {
@@ -143,7 +147,9 @@ func (s *Server) unregister() {
 }
 
 // Handle mounts h on the HTTP listener at pattern (http.ServeMux
-// patterns). /metrics is taken. Safe to call before or after Start.
+// patterns). /metrics is taken; like http.ServeMux.Handle it panics on a
+// pattern that conflicts with one already mounted. Safe to call before or
+// after Start.
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, h)
 }

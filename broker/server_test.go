@@ -205,6 +205,17 @@ func TestListOffsetsByTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("at base", lo, 0)
+	// -3: the largest timestamp and its offset (KIP-734), not the last
+	// record's.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "times", Value: []byte("late"), Timestamp: base}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if lo, err = adm.ListMaxTimestampOffsets(ctx, "times"); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := lo.Lookup("times", 0); o.Offset != 9 || o.Timestamp != base.Add(9*time.Second).UnixMilli() {
+		t.Fatalf("max timestamp: offset %d timestamp %d", o.Offset, o.Timestamp)
+	}
 	// After the last timestamp: Kafka answers -1, which kadm maps to the end.
 	req := kmsg.NewPtrListOffsetsRequest()
 	rt := kmsg.NewListOffsetsRequestTopic()
@@ -584,5 +595,42 @@ func TestConsumerGroupCommitResumeAndLag(t *testing.T) {
 	}
 	if len(rest) != 10 {
 		t.Fatalf("got %d records after resume", len(rest))
+	}
+}
+
+// TestDeleteTopicDropsCommittedOffsets checks that deleting a topic drops
+// the offsets groups committed for it, so a topic re-created under the same
+// name does not inherit them.
+func TestDeleteTopicDropsCommittedOffsets(t *testing.T) {
+	s := startServer(t)
+	ctx := testCtx(t)
+	adm := newAdmin(t, s)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "gone", Partition: 0, At: 7, LeaderEpoch: -1})
+	if _, err := adm.CommitOffsets(ctx, "g1", offs); err != nil {
+		t.Fatal(err)
+	}
+	fetched, err := adm.FetchOffsets(ctx, "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := fetched.Lookup("gone", 0); !ok || o.At != 7 {
+		t.Fatalf("committed offset before delete = %+v, %v; want 7", o, ok)
+	}
+	if _, err := adm.DeleteTopic(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	fetched, err = adm.FetchOffsets(ctx, "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := fetched.Lookup("gone", 0); ok && o.At >= 0 {
+		t.Fatalf("re-created topic inherited committed offset %d", o.At)
 	}
 }

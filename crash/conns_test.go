@@ -27,7 +27,7 @@ func TestManyConnections(t *testing.T) {
 		minSockets  = 200
 		valueLength = 100
 	)
-	perProducer := profile(3_000, 50_000)
+	perProducer := profile(3_000, 100_000)
 	b := newBroker(t)
 	b.start()
 	createTopic(t, b.addr, topic, partitions, nil)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -229,7 +230,7 @@ func apiVersions(addr string, timeout time.Duration) error {
 	}
 	r := bufio.NewReader(conn)
 	var size [4]byte
-	if _, err := ioReadFull(r, size[:]); err != nil {
+	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return err
 	}
 	sz := int(size[0])<<24 | int(size[1])<<16 | int(size[2])<<8 | int(size[3])
@@ -237,7 +238,7 @@ func apiVersions(addr string, timeout time.Duration) error {
 		return fmt.Errorf("bad response size %d", sz)
 	}
 	buf := make([]byte, sz)
-	if _, err := ioReadFull(r, buf); err != nil {
+	if _, err := io.ReadFull(r, buf); err != nil {
 		return err
 	}
 	if !bytes.Equal(buf[:4], []byte{0, 0, 0, 7}) {
@@ -252,18 +253,6 @@ func apiVersions(addr string, timeout time.Duration) error {
 		return fmt.Errorf("ApiVersions error code %d", resp.ErrorCode)
 	}
 	return nil
-}
-
-func ioReadFull(r *bufio.Reader, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := r.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // kill sends SIGKILL and waits for the process to be gone.

@@ -49,8 +49,8 @@ func TestKill9DuringAcksAllProduce(t *testing.T) {
 
 func kill9Rounds(t *testing.T, extra []string) {
 	rng := seededRand(t)
-	rounds := profile(1, 3)
-	perRound := profile(int64(1_000_000), int64(2_000_000))
+	rounds := profile(1, 5)
+	perRound := profile(int64(1_000_000), int64(3_000_000))
 	const partitions = 3
 	const topic = "kill9"
 

@@ -158,9 +158,9 @@ func runCmd(t *testing.T, timeout time.Duration, stdin []byte, name string, args
 }
 
 func tail(b []byte) []byte {
-	const max = 8 << 10
-	if len(b) > max {
-		return append([]byte("...\n"), b[len(b)-max:]...)
+	const limit = 8 << 10
+	if len(b) > limit {
+		return append([]byte("...\n"), b[len(b)-limit:]...)
 	}
 	return b
 }

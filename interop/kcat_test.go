@@ -155,7 +155,7 @@ func TestKcatBalancedConsumer(t *testing.T) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
-		got  []rec
+		outs [][]byte
 		errs []string
 	)
 	for i := 0; i < 2; i++ {
@@ -175,12 +175,16 @@ func TestKcatBalancedConsumer(t *testing.T) {
 				errs = append(errs, fmt.Sprintf("kcat -G: %v\n%s", err, tail(stderr.Bytes())))
 				return
 			}
-			got = append(got, parseKcat(t, stdout.Bytes())...)
+			outs = append(outs, stdout.Bytes())
 		}()
 	}
 	wg.Wait()
 	if len(errs) > 0 {
 		t.Fatal(strings.Join(errs, "\n"))
+	}
+	var got []rec
+	for _, out := range outs {
+		got = append(got, parseKcat(t, out)...)
 	}
 	checkSameValues(t, got, want, true)
 	for _, r := range got {

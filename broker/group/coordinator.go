@@ -411,16 +411,3 @@ func (c *Coordinator) guard(f func() kmsg.Response) (kmsg.Response, error) {
 	defer c.exit()
 	return f(), nil
 }
-
-// errCode maps an error to its Kafka error code: the code of a wrapped
-// *kerr.Error, else UNKNOWN_SERVER_ERROR.
-func errCode(err error) int16 {
-	if err == nil {
-		return 0
-	}
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		return ke.Code
-	}
-	return kerr.UnknownServerError.Code
-}

@@ -3,6 +3,9 @@ package group_test
 import (
 	"context"
 	"fmt"
+	"log"
+	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +18,12 @@ import (
 	"github.com/eddy-streams/eddy/broker"
 )
 
+func init() {
+	if os.Getenv("EDDY_TEST_LOG") != "" {
+		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Lmicroseconds)
+	}
+}
+
 // startBroker runs a real broker on dir with random ports.
 func startBroker(t *testing.T, dir string) *broker.Server {
 	t.Helper()
@@ -23,6 +32,9 @@ func startBroker(t *testing.T, dir string) *broker.Server {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.HTTP = ""
 	cfg.OffsetsTopicPartitions = 3
+	if os.Getenv("EDDY_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	s, err := broker.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +88,7 @@ func TestFranzGoGroupAgainstBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dir := t.TempDir()
 	s := startBroker(t, dir)
@@ -205,7 +217,7 @@ func TestKafkaGoReaderGroup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s := startBroker(t, t.TempDir())
 	defer s.Close()
@@ -283,7 +295,7 @@ func TestSaramaConsumerGroup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s := startBroker(t, t.TempDir())
 	defer s.Close()
@@ -329,7 +341,7 @@ func TestSaramaConsumerGroup(t *testing.T) {
 		t.Fatalf("sarama consumed %d of %d", len(h.seen), n)
 	}
 	// The marked offsets reach the broker with the next auto-commit.
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		offs, err := admin.FetchOffsets(ctx, group)
 		if err != nil {

@@ -300,8 +300,11 @@ func (c *Coordinator) replay() error {
 }
 
 // replayLog reads one partition from its start and applies its records.
-// Records that fail to decode are logged and skipped.
+// Records that fail to decode are logged and skipped. Transactional
+// records (TxnOffsetCommit) wait for their producer's commit marker and
+// are dropped on abort.
 func (c *Coordinator) replayLog(p int32, log *storage.Log, l *loader) error {
+	pending := make(map[int64][]record) // open transactions by producer id
 	off, end := log.StartOffset(), log.EndOffset()
 	for off < end {
 		ri, err := log.Read(off, replayReadBytes)
@@ -319,8 +322,7 @@ func (c *Coordinator) replayLog(p int32, log *storage.Log, l *loader) error {
 				return fmt.Errorf("group: reading __consumer_offsets-%d at offset %d: %w", p, off, err)
 			}
 			next := h.LastOffset() + 1
-			if next <= off || h.Control() {
-				off = max(off, next)
+			if next <= off {
 				continue
 			}
 			recs, err := recordbatch.Records(b)
@@ -333,12 +335,26 @@ func (c *Coordinator) replayLog(p int32, log *storage.Log, l *loader) error {
 				if r.Offset < off {
 					continue
 				}
+				if h.Control() {
+					// Control record key: int16 version, int16 type (1 = commit).
+					if len(r.Key) >= 4 && binary.BigEndian.Uint16(r.Key[2:4]) == 1 {
+						for _, rec := range pending[h.ProducerID] {
+							l.apply(rec, p)
+						}
+					}
+					delete(pending, h.ProducerID)
+					continue
+				}
 				rec, err := decodeRecord(r.Key, r.Value)
 				if err != nil {
 					c.log.Error("skipping bad __consumer_offsets record", "partition", p, "offset", r.Offset, "err", err)
 					continue
 				}
-				l.apply(rec, p)
+				if h.Transactional() {
+					pending[h.ProducerID] = append(pending[h.ProducerID], rec)
+				} else {
+					l.apply(rec, p)
+				}
 			}
 			off = next
 		}
@@ -348,6 +364,9 @@ func (c *Coordinator) replayLog(p int32, log *storage.Log, l *loader) error {
 			c.log.Warn("no progress replaying __consumer_offsets", "partition", p, "offset", off, "end", end)
 			break
 		}
+	}
+	if len(pending) > 0 {
+		c.log.Warn("__consumer_offsets has open transactions; their offsets are not applied", "partition", p, "producers", len(pending))
 	}
 	return nil
 }

@@ -231,3 +231,47 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestReplayHonoursTransactionMarkers(t *testing.T) {
+	h := newHarness(t, nil)
+	p := h.c.PartitionFor("txn")
+	offset := func(o int64) recordbatch.Record {
+		return offsetRecord("txn", topicPartition{"t", 0}, &offsetEntry{offset: o, leaderEpoch: -1, expireTime: -1})
+	}
+	marker := func(commit bool) recordbatch.Record {
+		typ := byte(0)
+		if commit {
+			typ = 1
+		}
+		return recordbatch.Record{Key: []byte{0, 0, 0, typ}, Value: []byte{0, 0, 0, 0, 0, 0}}
+	}
+	appendBatch := func(pid int64, seq int32, control bool, recs ...recordbatch.Record) {
+		t.Helper()
+		for i := range recs {
+			recs[i].Offset = int64(i)
+		}
+		opts := recordbatch.BuildOptions{ProducerID: pid, ProducerEpoch: 0, BaseSequence: seq, Transactional: true, Control: control}
+		if control {
+			opts.BaseSequence = -1
+		}
+		b := recordbatch.Build(opts, recs)
+		var err error
+		if control {
+			_, err = h.logs[p].AppendControl(b)
+		} else {
+			_, err = h.logs[p].Append(b)
+		}
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+	}
+	appendBatch(10, 0, false, offset(5)) // committed below
+	appendBatch(11, 0, false, offset(9)) // aborted below
+	appendBatch(10, -1, true, marker(true))
+	appendBatch(11, -1, true, marker(false))
+	appendBatch(12, 0, false, offset(99)) // still open at restart
+	h.restart()
+	if got := h.fetchAll("txn"); len(got["t"]) != 1 || got["t"][0] != 5 {
+		t.Fatalf("after replay: %v", got)
+	}
+}
