@@ -134,7 +134,9 @@ func (l *Log) load(clean bool) error {
 				recoverFrom = i
 			}
 		}
-		l.logger.Info("recovering log after unclean shutdown", "dir", l.dir, "recovery_point", rp, "segments", len(bases)-recoverFrom)
+		if len(bases) > 0 { // a new, empty log has nothing to recover
+			l.logger.Info("recovering log after unclean shutdown", "dir", l.dir, "recovery_point", rp, "segments", len(bases)-recoverFrom)
+		}
 	}
 	prevNext := int64(0)
 	var recovered []*segment
