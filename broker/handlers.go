@@ -26,6 +26,7 @@ var coreAPIs = []apiRange{
 	{19, 0, 7}, // CreateTopics
 	{20, 0, 6}, // DeleteTopics
 	{21, 0, 2}, // DeleteRecords
+	{22, 0, 4}, // InitProducerId (idempotent producers; no transactional ids yet)
 	{32, 0, 4}, // DescribeConfigs
 	{33, 0, 2}, // AlterConfigs
 	{37, 0, 3}, // CreatePartitions
@@ -137,6 +138,8 @@ func (s *Server) handle(c *conn, r *request) (kmsg.Response, int16, error) {
 		resp = s.handleIncrementalAlterConfigs(rc, req)
 	case *kmsg.DescribeClusterRequest:
 		resp = s.handleDescribeCluster(req)
+	case *kmsg.InitProducerIDRequest:
+		resp = s.handleInitProducerID(rc, req)
 	default:
 		if s.group == nil {
 			return nil, 0, fmt.Errorf("no handler for %s", kmsg.NameForKey(r.key))

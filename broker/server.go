@@ -52,9 +52,11 @@ type Server struct {
 	apis      *apiTable // advertised APIs, fixed at Start
 	sessions  *fetchSessions
 	clusterID string
-	advHost   string
-	advPort   int32
-	lockFile  *os.File
+	// producerIDs allocates idempotent producers' ids.
+	producerIDs *producerIDs
+	advHost     string
+	advPort     int32
+	lockFile    *os.File
 
 	ln      net.Listener
 	httpLn  net.Listener
@@ -183,6 +185,10 @@ func (s *Server) Start() (err error) {
 		return err
 	}
 	if s.clusterID, err = loadMetaProperties(cfg.DataDir, cfg.ClusterID, cfg.NodeID); err != nil {
+		return err
+	}
+
+	if s.producerIDs, err = loadProducerIDs(cfg.DataDir); err != nil {
 		return err
 	}
 
