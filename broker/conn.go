@@ -67,7 +67,7 @@ func (c *conn) serve() {
 	defer c.close()
 
 	reqs := make(chan *request, pipelineDepth)
-	out := make(chan *[]byte, pipelineDepth)
+	out := make(chan outFrame, pipelineDepth)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -200,7 +200,7 @@ func skipTags(rd *kbin.Reader) {
 }
 
 // handleLoop answers requests in order.
-func (c *conn) handleLoop(reqs <-chan *request, out chan<- *[]byte) {
+func (c *conn) handleLoop(reqs <-chan *request, out chan<- outFrame) {
 	for r := range reqs {
 		resp, code, err := c.s.handle(c, r)
 		if err != nil {
@@ -212,7 +212,17 @@ func (c *conn) handleLoop(reqs <-chan *request, out chan<- *[]byte) {
 		if resp == nil {
 			continue // acks=0 produce
 		}
-		out <- encodeResponse(r, resp)
+		if fr, ok := resp.(*fetchResponse); ok {
+			f, err := encodeFetch(r, fr)
+			if err != nil {
+				c.s.logger.Error("closing connection", "remote", c.remote, "api", kmsg.NameForKey(r.key), "reason", err)
+				c.close()
+				continue
+			}
+			out <- f
+			continue
+		}
+		out <- outFrame{buf: encodeResponse(r, resp)}
 	}
 }
 
@@ -233,12 +243,12 @@ func encodeResponse(r *request, resp kmsg.Response) *[]byte {
 
 // writeLoop writes responses, flushing whenever the queue is empty. After
 // a write error it keeps draining so the handler never blocks.
-func (c *conn) writeLoop(out <-chan *[]byte) {
+func (c *conn) writeLoop(out <-chan outFrame) {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
 	var werr error
-	for bp := range out {
+	for f := range out {
 		if werr == nil {
-			_, werr = bw.Write(*bp)
+			werr = c.writeFrame(bw, f)
 			if werr == nil && len(out) == 0 {
 				werr = bw.Flush()
 			}
@@ -246,11 +256,33 @@ func (c *conn) writeLoop(out <-chan *[]byte) {
 				c.close()
 			}
 		}
-		putBuf(bp)
+		f.release()
 	}
 	if werr == nil {
 		bw.Flush()
 	}
+}
+
+// writeFrame writes one response: the encoded bytes, with the file ranges
+// of its splices sent from their segment files in between.
+func (c *conn) writeFrame(bw *bufio.Writer, f outFrame) error {
+	b := *f.buf
+	prev := 0
+	for i := range f.splices {
+		sp := &f.splices[i]
+		if _, err := bw.Write(b[prev:sp.at]); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if err := sendFileRange(c.nc, sp.rng.File(), sp.rng.Pos, sp.rng.Size); err != nil {
+			return fmt.Errorf("sending %d record bytes: %w", sp.rng.Size, err)
+		}
+		prev = sp.at
+	}
+	_, err := bw.Write(b[prev:])
+	return err
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}

@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"time"
 
+	"github.com/eddy-streams/eddy/broker/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -16,7 +19,8 @@ type fetchPart struct {
 	p        *partition // nil when the partition has an error
 	offset   int64
 	maxBytes int32
-	hw       int64 // end offset seen by the last pass
+	hw       int64             // end offset seen by the last pass
+	rng      storage.FileRange // the records to send, owned until handed to the response
 	rp       kmsg.FetchResponseTopicPartition
 	sp       *sessionPart // the session's entry, for incremental fetches
 }
@@ -113,6 +117,11 @@ func (s *Server) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) kmsg.Response {
 
 	s.fetchWait(rc, parts, req, hasErr)
 
+	// Partitions with records get a one-byte placeholder record set, all
+	// sharing ph; encodeFetch locates them and splices in the file ranges.
+	out := &fetchResponse{FetchResponse: resp, ph: []byte{0}}
+	var topicRanges [][]storage.FileRange // by resp.Topics index, in partition order
+
 	// Group the partitions by topic, in first-seen order. An incremental
 	// response carries only partitions with records, an error, or a
 	// changed high watermark or log start offset.
@@ -121,12 +130,12 @@ func (s *Server) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) kmsg.Response {
 	for i := range parts {
 		fp := &parts[i]
 		rc.note(fp.rp.ErrorCode)
-		if fp.p != nil && len(fp.rp.RecordBatches) > 0 {
-			fp.t.m.bytesOut.Add(float64(len(fp.rp.RecordBatches)))
-			fp.t.m.recordsOut.Add(float64(countRecords(fp.rp.RecordBatches)))
+		if fp.p != nil && fp.rng.Size > 0 {
+			fp.t.m.bytesOut.Add(float64(fp.rng.Size))
+			fp.t.m.recordsOut.Add(float64(fp.rng.NextOffset - fp.rng.FirstOffset))
 		}
 		if sp := fp.sp; sp != nil {
-			changed := len(fp.rp.RecordBatches) > 0 || fp.rp.ErrorCode != 0 ||
+			changed := fp.rng.Size > 0 || fp.rp.ErrorCode != 0 ||
 				!sp.sent || sp.hw != fp.rp.HighWatermark || sp.logStart != fp.rp.LogStartOffset
 			if !changed {
 				continue
@@ -147,19 +156,32 @@ func (s *Server) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) kmsg.Response {
 		if !ok {
 			ti = len(resp.Topics)
 			resp.Topics = append(resp.Topics, kmsg.FetchResponseTopic{Topic: fp.name, TopicID: fp.id})
+			topicRanges = append(topicRanges, nil)
 			if useIDs {
 				index[fp.id] = ti
 			} else {
 				byName[fp.name] = ti
 			}
 		}
+		if fp.rng.Size > 0 {
+			fp.rp.RecordBatches = out.ph
+		}
 		resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, fp.rp)
+		topicRanges[ti] = append(topicRanges[ti], fp.rng)
+		fp.rng = storage.FileRange{} // owned by out now
 	}
 	if sess != nil {
 		resp.SessionID = sess.id
 		sess.epoch++
 	}
-	return resp
+	for _, rs := range topicRanges {
+		for _, r := range rs {
+			if r.Size > 0 {
+				out.ranges = append(out.ranges, r)
+			}
+		}
+	}
+	return out
 }
 
 // fetchWait reads the partitions, long-polling until MinBytes are
@@ -226,6 +248,7 @@ func (s *Server) fetchPass(parts []fetchPart, maxBytes int32) (int, bool) {
 		if fp.p == nil {
 			continue
 		}
+		fp.rng.Release()
 		rp := &fp.rp
 		// An empty record set, never null: sarama and librdkafka reject a
 		// null (-1) MessageSetSize in a fetch response.
@@ -239,7 +262,7 @@ func (s *Server) fetchPass(parts []fetchPart, maxBytes int32) (int, bool) {
 			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = fp.hw, fp.hw, log.StartOffset()
 			continue
 		}
-		info, err := log.Read(fp.offset, max(limit, 1))
+		info, err := log.ReadRange(fp.offset, max(limit, 1))
 		if err != nil {
 			fp.hw = log.EndOffset()
 			rp.ErrorCode = errorCode(err)
@@ -249,13 +272,12 @@ func (s *Server) fetchPass(parts []fetchPart, maxBytes int32) (int, bool) {
 		}
 		fp.hw = info.HighWatermark
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = info.HighWatermark, info.HighWatermark, info.LogStartOffset
-		if total > 0 && len(info.Records) > limit {
+		if total > 0 && info.Records.Size > int64(limit) {
+			info.Records.Release()
 			continue // only the first non-empty partition may exceed the limits
 		}
-		if len(info.Records) > 0 {
-			rp.RecordBatches = info.Records
-		}
-		total += len(info.Records)
+		fp.rng = info.Records
+		total += int(info.Records.Size)
 	}
 	return total, failed
 }
@@ -272,4 +294,121 @@ func countRecords(b []byte) int {
 		b = b[12+length:]
 	}
 	return n
+}
+
+// fetchResponse is a FetchResponse whose partitions with records carry the
+// placeholder ph instead of their record bytes; ranges are those records'
+// file ranges, in encoding order. It owns the ranges until encodeFetch
+// hands them to the connection's writer.
+type fetchResponse struct {
+	*kmsg.FetchResponse
+	ph     []byte
+	ranges []storage.FileRange
+}
+
+// outFrame is one encoded response for the connection writer: buf, with the
+// file range of each splice written at its position.
+type outFrame struct {
+	buf     *[]byte
+	splices []splice
+}
+
+// splice is a file range to send at position at of a frame's buffer.
+type splice struct {
+	at  int
+	rng storage.FileRange
+}
+
+// release returns the buffer to the pool and releases the file ranges.
+func (f *outFrame) release() {
+	for i := range f.splices {
+		f.splices[i].rng.Release()
+	}
+	putBuf(f.buf)
+}
+
+// encodeFetch frames a fetch response. The records are not copied: the
+// response is encoded twice with the placeholder byte set to 0x00 and to
+// 0xff, the differing positions are exactly the placeholders (in encoding
+// order), and each is replaced by a length prefix for the real size and a
+// splice of the file range.
+func encodeFetch(r *request, resp *fetchResponse) (outFrame, error) {
+	resp.ph[0] = 0
+	bp := encodeResponse(r, resp.FetchResponse)
+	if len(resp.ranges) == 0 {
+		return outFrame{buf: bp}, nil
+	}
+	resp.ph[0] = 0xff
+	bq := encodeResponse(r, resp.FetchResponse)
+	defer putBuf(bq)
+	sizes := make([]int64, len(resp.ranges))
+	for i := range resp.ranges {
+		sizes[i] = resp.ranges[i].Size
+	}
+	out := getBuf()
+	b, ats, err := spliceFrame((*out)[:0], *bp, *bq, sizes, resp.IsFlexible())
+	putBuf(bp)
+	if err != nil {
+		putBuf(out)
+		for i := range resp.ranges {
+			resp.ranges[i].Release()
+		}
+		return outFrame{}, err
+	}
+	*out = b
+	f := outFrame{buf: out, splices: make([]splice, len(ats))}
+	for i, at := range ats {
+		f.splices[i] = splice{at: at, rng: resp.ranges[i]}
+	}
+	return f, nil
+}
+
+// spliceFrame rewrites the frame a (size prefix first) whose record sets
+// are one-byte placeholders, located where a and b differ, into dst: each
+// placeholder and its length prefix (int32, or a compact uvarint for
+// flexible versions) is replaced by a prefix for sizes[i] bytes, and ats[i]
+// is where those bytes belong in the result. The frame size counts them.
+func spliceFrame(dst, a, b []byte, sizes []int64, flexible bool) ([]byte, []int, error) {
+	if len(a) != len(b) || len(a) < 4 {
+		return nil, nil, fmt.Errorf("fetch placeholders: encodings of %d and %d bytes", len(a), len(b))
+	}
+	ats := make([]int, 0, len(sizes))
+	total := int64(0)
+	prev := 0
+	for i := 4; i < len(a); i++ {
+		if a[i] == b[i] {
+			continue
+		}
+		k := len(ats)
+		if k == len(sizes) || a[i] != 0 || b[i] != 0xff {
+			return nil, nil, fmt.Errorf("fetch placeholders: unexpected difference at byte %d", i)
+		}
+		size := sizes[k]
+		if flexible {
+			if a[i-1] != 2 { // compact length of one byte: uvarint(1+1)
+				return nil, nil, fmt.Errorf("fetch placeholders: bad compact length %d at byte %d", a[i-1], i-1)
+			}
+			dst = append(dst, a[prev:i-1]...)
+			dst = binary.AppendUvarint(dst, uint64(size)+1)
+		} else {
+			if i < 8 || !bytes.Equal(a[i-4:i], []byte{0, 0, 0, 1}) {
+				return nil, nil, fmt.Errorf("fetch placeholders: bad length at byte %d", i-4)
+			}
+			dst = append(dst, a[prev:i-4]...)
+			dst = binary.BigEndian.AppendUint32(dst, uint32(size))
+		}
+		ats = append(ats, len(dst))
+		total += size
+		prev = i + 1
+	}
+	if len(ats) != len(sizes) {
+		return nil, nil, fmt.Errorf("fetch placeholders: found %d of %d", len(ats), len(sizes))
+	}
+	dst = append(dst, a[prev:]...)
+	frame := int64(len(dst)-4) + total
+	if frame > 1<<31-1 {
+		return nil, nil, fmt.Errorf("fetch response of %d bytes does not fit a frame", frame)
+	}
+	binary.BigEndian.PutUint32(dst, uint32(frame))
+	return dst, ats, nil
 }

@@ -58,7 +58,7 @@ func newMetrics() *metrics {
 		}, []string{"topic"}),
 		recordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eddy_records_out_total",
-			Help: "Records returned by Fetch (counting whole batches), by topic.",
+			Help: "Records returned by Fetch, by topic: the offsets each fetched range spans (more than the records only where compaction left offset gaps).",
 		}, []string{"topic"}),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "eddy_connections_open",

@@ -451,7 +451,7 @@ func (l *Log) swap(cfg Config, group []*segment, cleanedPath string) error {
 		return errClosed
 	}
 	for i, s := range group {
-		s.log.Close()
+		s.close()
 		if err := os.Rename(segName(l.dir, s.base, logSuffix), segName(l.dir, s.base, logSuffix+deletedSuffix)); err != nil {
 			return storageErr(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/eddy-streams/eddy/internal/recordbatch"
 )
@@ -59,6 +60,12 @@ type segment struct {
 	maxTsOffset  int64
 	createdMs    int64 // time base for segment.ms
 	firstBatchTs int64
+
+	// refMu guards refs and closing: outstanding FileRanges keep the file
+	// open after close (see FileRange).
+	refMu   sync.Mutex
+	refs    int
+	closing bool
 }
 
 func segName(dir string, base int64, suffix string) string {
@@ -392,11 +399,43 @@ func (s *segment) read(offset int64, maxBytes int, interval int32) ([]byte, erro
 	return nil, nil
 }
 
-func (s *segment) close() error { return s.log.Close() }
+// close closes the segment's file, or, while FileRanges of it are
+// outstanding, marks it to be closed when the last one is released.
+func (s *segment) close() error {
+	s.refMu.Lock()
+	s.closing = true
+	busy := s.refs > 0
+	s.refMu.Unlock()
+	if busy {
+		return nil
+	}
+	return s.log.Close()
+}
 
-// remove closes the segment and deletes its files.
+// acquire keeps the file open until the matching release. Caller holds
+// Log.mu (so the segment is not closed concurrently).
+func (s *segment) acquire() {
+	s.refMu.Lock()
+	s.refs++
+	s.refMu.Unlock()
+}
+
+// release drops a reference taken by acquire, closing the file if the
+// segment was closed meanwhile and this was the last reference.
+func (s *segment) release() {
+	s.refMu.Lock()
+	s.refs--
+	last := s.refs == 0 && s.closing
+	s.refMu.Unlock()
+	if last {
+		s.log.Close()
+	}
+}
+
+// remove closes the segment and deletes its files. An outstanding FileRange
+// can still read the unlinked file until it is released.
 func (s *segment) remove() error {
-	s.log.Close()
+	s.close()
 	var first error
 	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		if err := os.Remove(segName(s.dir, s.base, suf)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
