@@ -61,6 +61,16 @@ type Config struct {
 	// PartitionExists reports whether a topic partition exists, for
 	// UNKNOWN_TOPIC_OR_PARTITION on commits; nil accepts every partition.
 	PartitionExists func(topic string, partition int32) bool
+	// VerifyTxnOffsetCommit, when set, is asked before a TxnOffsetCommit
+	// is written whether the producer's current transaction may commit
+	// offsets for the group: the transaction coordinator checks that the
+	// producer id and epoch are current and that AddOffsetsToTxn added the
+	// group. An error wrapping a *kerr.Error (INVALID_PRODUCER_ID_MAPPING,
+	// PRODUCER_FENCED, INVALID_TXN_STATE, ...) is answered with its code
+	// on every partition, other errors with UNKNOWN_SERVER_ERROR. It is
+	// called without the coordinator's locks held. Nil skips the check;
+	// the coordinator still fences epochs older than the newest it saw.
+	VerifyTxnOffsetCommit func(transactionalID string, producerID int64, producerEpoch int16, group string) error
 }
 
 // CommittedOffset is one committed offset, for lag metrics.
@@ -104,6 +114,7 @@ var versions = map[int16][2]int16{
 	14: {0, 5}, // SyncGroup
 	15: {0, 5}, // DescribeGroups
 	16: {0, 4}, // ListGroups
+	28: {0, 3}, // TxnOffsetCommit
 	42: {0, 2}, // DeleteGroups
 	47: {0, 0}, // OffsetDelete
 }
@@ -127,8 +138,9 @@ type Coordinator struct {
 	inflight  sync.WaitGroup // work that may touch the logs
 	loopDone  chan struct{}
 
-	mu     sync.Mutex // guards groups and closed; taken after a group's mu
+	mu     sync.Mutex // guards groups, txns and closed; taken after a group's mu
 	groups map[string]*group
+	txns   map[int64]*txnProducer // transactional producers seen, by producer id
 	closed bool
 }
 
@@ -175,6 +187,7 @@ func New(cfg Config) (*Coordinator, error) {
 		done:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 		groups:   make(map[string]*group),
+		txns:     make(map[int64]*txnProducer),
 	}
 	if err := c.replay(); err != nil {
 		return nil, err
@@ -331,13 +344,14 @@ func (c *Coordinator) lookup(name string, create bool) *group {
 
 func (c *Coordinator) newGroup(name string) *group {
 	return &group{
-		name:      name,
-		partition: c.PartitionFor(name),
-		members:   make(map[string]*member),
-		static:    make(map[string]string),
-		pending:   make(map[string]*time.Timer),
-		offsets:   make(map[topicPartition]offsetEntry),
-		stateTime: c.now(),
+		name:       name,
+		partition:  c.PartitionFor(name),
+		members:    make(map[string]*member),
+		static:     make(map[string]string),
+		pending:    make(map[string]*time.Timer),
+		offsets:    make(map[topicPartition]offsetEntry),
+		txnOffsets: make(map[int64]map[topicPartition][]offsetEntry),
+		stateTime:  c.now(),
 	}
 }
 
@@ -350,13 +364,19 @@ func (c *Coordinator) removeGroup(g *group) {
 	if c.groups[g.name] == g {
 		delete(c.groups, g.name)
 	}
+	for pid := range g.txnOffsets {
+		if p := c.txns[pid]; p != nil {
+			delete(p.groups, g.name)
+		}
+	}
 	c.mu.Unlock()
+	clear(g.txnOffsets)
 }
 
 // dropIfUnused removes a group that a failed request created and that holds
 // nothing worth keeping. g.mu must be held.
 func (c *Coordinator) dropIfUnused(g *group) {
-	if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 {
+	if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && !g.hasOffsets() && g.generation == 0 {
 		c.removeGroup(g)
 	}
 }
@@ -391,6 +411,8 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request) (kmsg.Respon
 		return c.guard(func() kmsg.Response { return c.offsetCommit(req) })
 	case *kmsg.OffsetFetchRequest:
 		return c.guard(func() kmsg.Response { return c.offsetFetch(req) })
+	case *kmsg.TxnOffsetCommitRequest:
+		return c.guard(func() kmsg.Response { return c.txnOffsetCommit(req) })
 	case *kmsg.OffsetDeleteRequest:
 		return c.guard(func() kmsg.Response { return c.offsetDelete(req) })
 	case *kmsg.DescribeGroupsRequest:

@@ -892,6 +892,7 @@ func TestEveryVersionEncodes(t *testing.T) {
 					req.Group = g
 					req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0, 1}}}
 					req.Groups = []kmsg.OffsetFetchRequestGroup{{Group: g}}
+					req.RequireStable = true
 					reqs = append(reqs, req)
 				}
 			case 11:
@@ -915,6 +916,14 @@ func TestEveryVersionEncodes(t *testing.T) {
 			case 16:
 				req := kmsg.NewPtrListGroupsRequest()
 				reqs = append(reqs, req)
+			case 28:
+				for _, g := range []string{"simple", "stable", "nogroup", ""} {
+					req := kmsg.NewPtrTxnOffsetCommitRequest()
+					req.TransactionalID, req.ProducerID, req.ProducerEpoch = "tx", 5, 0
+					req.Group, req.Generation, req.MemberID, req.InstanceID = g, 1, m, &inst
+					req.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Offset: 3, Metadata: &md}}}}
+					reqs = append(reqs, req)
+				}
 			case 42:
 				req := kmsg.NewPtrDeleteGroupsRequest()
 				req.Groups = []string{"stable", "nogroup"}

@@ -1,7 +1,8 @@
 // Package group is eddy's consumer-group coordinator: Kafka's classic group
 // protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, DescribeGroups,
 // ListGroups, DeleteGroups) and committed offsets (OffsetCommit, OffsetFetch,
-// OffsetDelete).
+// OffsetDelete), including the group side of transactions (TxnOffsetCommit,
+// OffsetFetch's RequireStable).
 //
 // # State
 //
@@ -19,6 +20,19 @@
 // that topic. Deletions are tombstones. New replays every partition to
 // rebuild the state; an OffsetCommit is acknowledged only after its records
 // were appended.
+//
+// # Transactions
+//
+// TxnOffsetCommit writes its offsets as a transactional batch of the
+// producer (its id and epoch, no sequence) and keeps them pending, per
+// producer id: OffsetFetch does not return them, and with RequireStable
+// answers UNSTABLE_OFFSET_COMMIT for their partitions. When the broker has
+// appended the producer's commit or abort marker to the group's partition it
+// calls CompleteTxnAt (or CompleteTxn): commit makes the pending offsets the
+// committed ones unless a plain commit was written after them; abort drops
+// them. Replay reaches the same state from the log; transactions without a
+// marker stay pending. Epochs older than the newest seen for a producer id
+// are fenced (INVALID_PRODUCER_EPOCH).
 //
 // # Use
 //

@@ -37,6 +37,10 @@ type offsetEntry struct {
 	metadata    string
 	commitTime  int64 // ms
 	expireTime  int64 // ms; -1 unless committed with an explicit expiry (value v1)
+	// logOffset is the __consumer_offsets offset of the record that wrote
+	// the commit. When a transaction commits, its offsets replace only
+	// those written before them, as in Kafka.
+	logOffset int64
 }
 
 // joinResult is what a JoinGroup waiter receives.
@@ -148,6 +152,27 @@ type group struct {
 	syncSeq        uint64
 
 	offsets map[topicPartition]offsetEntry
+	// txnOffsets are the offsets of open transactions (TxnOffsetCommit),
+	// by producer id: invisible to OffsetFetch until the producer's commit
+	// marker, dropped by its abort marker. Each partition keeps its writes
+	// in log order: a marker applies the last one written before it, and
+	// writes after it (the producer's next transaction, when the broker
+	// reports the marker late) stay pending.
+	txnOffsets map[int64]map[topicPartition][]offsetEntry
+}
+
+// hasOffsets reports whether the group stores committed offsets or offsets
+// of open transactions.
+func (g *group) hasOffsets() bool { return len(g.offsets) > 0 || len(g.txnOffsets) > 0 }
+
+// hasTxnOffset reports whether an open transaction holds an offset for tp.
+func (g *group) hasTxnOffset(tp topicPartition) bool {
+	for _, pend := range g.txnOffsets {
+		if _, ok := pend[tp]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *group) setState(s state, now time.Time) {

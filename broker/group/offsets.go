@@ -122,14 +122,16 @@ func (c *Coordinator) offsetCommit(req *kmsg.OffsetCommitRequest) kmsg.Response 
 		}
 	}
 	if len(recs) > 0 {
-		if err := c.append(g.partition, recs); err != nil {
+		opts := recordbatch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+		if first, err := c.appendBatch(g.partition, opts, recs); err != nil {
 			c.log.Error("appending offset commit", "group", g.name, "err", err)
 			code := storeErrCode(err, true)
 			for _, w := range write {
 				*w.code = code
 			}
 		} else {
-			for _, w := range write {
+			for i, w := range write {
+				w.entry.logOffset = first + int64(i)
 				g.offsets[w.tp] = w.entry
 			}
 		}
@@ -142,6 +144,7 @@ func (c *Coordinator) offsetCommit(req *kmsg.OffsetCommitRequest) kmsg.Response 
 type fetchedPartition struct {
 	partition int32
 	entry     offsetEntry
+	code      int16 // UNSTABLE_OFFSET_COMMIT or 0
 }
 
 type fetchedTopic struct {
@@ -150,21 +153,40 @@ type fetchedTopic struct {
 }
 
 // fetchOffsets returns the committed offsets of the requested partitions,
-// or of every partition when all is set; unknown ones are offset -1.
-func (c *Coordinator) fetchOffsets(name string, requested map[string][]int32, order []string, all bool) []fetchedTopic {
-	var offsets map[topicPartition]offsetEntry
+// or of every committed partition when all is set; unknown ones are offset
+// -1. With stable, partitions for which an open transaction holds an offset
+// answer UNSTABLE_OFFSET_COMMIT (KIP-447) instead.
+func (c *Coordinator) fetchOffsets(name string, requested map[string][]int32, order []string, all, stable bool) []fetchedTopic {
+	var (
+		offsets  map[topicPartition]offsetEntry
+		unstable map[topicPartition]bool
+	)
 	if g := c.lookup(name, false); g != nil {
 		offsets = make(map[topicPartition]offsetEntry, len(g.offsets))
 		for tp, e := range g.offsets {
 			offsets[tp] = e
 		}
+		if stable {
+			unstable = make(map[topicPartition]bool)
+			for _, pend := range g.txnOffsets {
+				for tp := range pend {
+					unstable[tp] = true
+				}
+			}
+		}
 		g.mu.Unlock()
 	}
 	none := offsetEntry{offset: -1, leaderEpoch: -1}
+	answer := func(tp topicPartition, e offsetEntry) fetchedPartition {
+		if unstable[tp] {
+			return fetchedPartition{tp.partition, none, kerr.UnstableOffsetCommit.Code}
+		}
+		return fetchedPartition{tp.partition, e, 0}
+	}
 	if all {
 		byTopic := make(map[string][]fetchedPartition)
 		for tp, e := range offsets {
-			byTopic[tp.topic] = append(byTopic[tp.topic], fetchedPartition{tp.partition, e})
+			byTopic[tp.topic] = append(byTopic[tp.topic], answer(tp, e))
 		}
 		out := make([]fetchedTopic, 0, len(byTopic))
 		for t, ps := range byTopic {
@@ -178,11 +200,12 @@ func (c *Coordinator) fetchOffsets(name string, requested map[string][]int32, or
 	for _, t := range order {
 		ft := fetchedTopic{topic: t}
 		for _, p := range requested[t] {
-			e, ok := offsets[topicPartition{t, p}]
+			tp := topicPartition{t, p}
+			e, ok := offsets[tp]
 			if !ok {
 				e = none
 			}
-			ft.partitions = append(ft.partitions, fetchedPartition{p, e})
+			ft.partitions = append(ft.partitions, answer(tp, e))
 		}
 		out = append(out, ft)
 	}
@@ -202,7 +225,7 @@ func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Response {
 			}
 			gr := kmsg.NewOffsetFetchResponseGroup()
 			gr.Group = rg.Group
-			for _, ft := range c.fetchOffsets(rg.Group, requested, order, rg.Topics == nil) {
+			for _, ft := range c.fetchOffsets(rg.Group, requested, order, rg.Topics == nil, req.RequireStable) {
 				rt := kmsg.NewOffsetFetchResponseGroupTopic()
 				rt.Topic = ft.topic
 				for _, fp := range ft.partitions {
@@ -212,6 +235,7 @@ func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Response {
 					rp.LeaderEpoch = fp.entry.leaderEpoch
 					md := fp.entry.metadata
 					rp.Metadata = &md
+					rp.ErrorCode = fp.code
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				gr.Topics = append(gr.Topics, rt)
@@ -228,7 +252,8 @@ func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Response {
 		requested[t.Topic] = append(requested[t.Topic], t.Partitions...)
 	}
 	all := req.Topics == nil && req.Version >= 2
-	for _, ft := range c.fetchOffsets(req.Group, requested, order, all) {
+	stable := req.RequireStable && req.Version >= 7
+	for _, ft := range c.fetchOffsets(req.Group, requested, order, all, stable) {
 		rt := kmsg.NewOffsetFetchResponseTopic()
 		rt.Topic = ft.topic
 		for _, fp := range ft.partitions {
@@ -238,6 +263,7 @@ func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Response {
 			rp.LeaderEpoch = fp.entry.leaderEpoch
 			md := fp.entry.metadata
 			rp.Metadata = &md
+			rp.ErrorCode = fp.code
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -348,13 +374,42 @@ func (c *Coordinator) deleteGroup(name string) int16 {
 	return 0
 }
 
-// tombstones deletes every offset and the group metadata.
+// tombstones deletes every offset, also those only open transactions hold
+// (so that their later commit markers find nothing to apply, on replay
+// too), and the group metadata.
 func (g *group) tombstones() []recordbatch.Record {
 	recs := make([]recordbatch.Record, 0, len(g.offsets)+1)
-	for tp := range g.offsets {
+	for _, tp := range g.offsetPartitions(nil) {
 		recs = append(recs, offsetRecord(g.name, tp, nil))
 	}
 	return append(recs, groupRecord(g.name, nil))
+}
+
+// offsetPartitions returns the partitions with a committed offset or an
+// offset of an open transaction, sorted; keep, when set, filters them.
+func (g *group) offsetPartitions(keep func(topicPartition) bool) []topicPartition {
+	seen := make(map[topicPartition]bool, len(g.offsets))
+	for tp := range g.offsets {
+		seen[tp] = true
+	}
+	for _, pend := range g.txnOffsets {
+		for tp := range pend {
+			seen[tp] = true
+		}
+	}
+	out := make([]topicPartition, 0, len(seen))
+	for tp := range seen {
+		if keep == nil || keep(tp) {
+			out = append(out, tp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].topic != out[j].topic {
+			return out[i].topic < out[j].topic
+		}
+		return out[i].partition < out[j].partition
+	})
+	return out
 }
 
 func (c *Coordinator) describeGroups(req *kmsg.DescribeGroupsRequest) kmsg.Response {
@@ -432,12 +487,18 @@ func (c *Coordinator) expireOffsets(now time.Time) {
 		}
 		g.mu.Unlock()
 	}
+	c.expireProducers(now.UnixMilli())
 }
 
 func (c *Coordinator) expireGroupOffsets(g *group, now time.Time) {
 	nowMs := now.UnixMilli()
 	retention := c.cfg.OffsetsRetention.Milliseconds()
-	expired := func(e offsetEntry, base int64) bool {
+	// As in Kafka, an offset an open transaction will replace does not
+	// expire, and a group with open transactions is not deleted.
+	expired := func(tp topicPartition, e offsetEntry, base int64) bool {
+		if g.hasTxnOffset(tp) {
+			return false
+		}
 		if e.expireTime >= 0 {
 			return nowMs >= e.expireTime
 		}
@@ -451,7 +512,7 @@ func (c *Coordinator) expireGroupOffsets(g *group, now time.Time) {
 			if !g.stateTime.IsZero() {
 				base = g.stateTime.UnixMilli()
 			}
-			if expired(e, base) {
+			if expired(tp, e, base) {
 				gone = append(gone, tp)
 			}
 		}
@@ -461,13 +522,13 @@ func (c *Coordinator) expireGroupOffsets(g *group, now time.Time) {
 			return
 		}
 		for tp, e := range g.offsets {
-			if !subscribed[tp.topic] && expired(e, e.commitTime) {
+			if !subscribed[tp.topic] && expired(tp, e, e.commitTime) {
 				gone = append(gone, tp)
 			}
 		}
 	case g.protocolType == "":
 		for tp, e := range g.offsets {
-			if expired(e, e.commitTime) {
+			if expired(tp, e, e.commitTime) {
 				gone = append(gone, tp)
 			}
 		}
@@ -482,12 +543,18 @@ func (c *Coordinator) expireGroupOffsets(g *group, now time.Time) {
 	}
 }
 
-// deleteOffsets appends tombstones for tps and forgets them; an empty group
+// deleteOffsets appends tombstones for tps and forgets them, committed and
+// in open transactions alike (as replaying a tombstone does); an empty group
 // left without offsets is deleted along with them (Kafka's
 // cleanupGroupMetadata). Nothing changes if the append fails. g.mu must be
 // held.
 func (c *Coordinator) deleteOffsets(g *group, tps []topicPartition) (dropped bool, err error) {
-	dropGroup := g.state == stateEmpty && len(g.pending) == 0 && len(tps) == len(g.offsets)
+	gone := make(map[topicPartition]bool, len(tps))
+	for _, tp := range tps {
+		gone[tp] = true
+	}
+	left := len(g.offsetPartitions(func(tp topicPartition) bool { return !gone[tp] }))
+	dropGroup := g.state == stateEmpty && len(g.pending) == 0 && left == 0
 	if len(tps) == 0 && !dropGroup {
 		return false, nil
 	}
@@ -503,6 +570,7 @@ func (c *Coordinator) deleteOffsets(g *group, tps []topicPartition) (dropped boo
 	}
 	for _, tp := range tps {
 		delete(g.offsets, tp)
+		c.dropTxnOffset(g, tp)
 	}
 	if dropGroup {
 		c.removeGroup(g)
@@ -538,12 +606,7 @@ func (c *Coordinator) deleteTopicOffsets(g *group, gone map[string]bool) error {
 	if g.dead {
 		return nil
 	}
-	var tps []topicPartition
-	for tp := range g.offsets {
-		if gone[tp.topic] {
-			tps = append(tps, tp)
-		}
-	}
+	tps := g.offsetPartitions(func(tp topicPartition) bool { return gone[tp.topic] })
 	if len(tps) == 0 {
 		return nil
 	}

@@ -90,16 +90,23 @@ func (c *Coordinator) storeGroup(g *group) error {
 
 // append writes records as one batch to a __consumer_offsets partition.
 func (c *Coordinator) append(partition int32, recs []recordbatch.Record) error {
+	_, err := c.appendBatch(partition, recordbatch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+	return err
+}
+
+// appendBatch writes records as one batch with the given batch fields and
+// returns the offset of its first record (records follow in order).
+func (c *Coordinator) appendBatch(partition int32, opts recordbatch.BuildOptions, recs []recordbatch.Record) (int64, error) {
 	now := c.now().UnixMilli()
 	for i := range recs {
 		recs[i].Offset = int64(i)
 		recs[i].Timestamp = now
 	}
-	b := recordbatch.Build(recordbatch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
-	if _, err := c.cfg.Logs[partition].Append(b); err != nil {
-		return fmt.Errorf("append to __consumer_offsets-%d: %w", partition, err)
+	info, err := c.cfg.Logs[partition].Append(recordbatch.Build(opts, recs))
+	if err != nil {
+		return 0, fmt.Errorf("append to __consumer_offsets-%d: %w", partition, err)
 	}
-	return nil
+	return info.FirstOffset, nil
 }
 
 // record is one decoded __consumer_offsets record.
@@ -168,24 +175,34 @@ func decodeRecord(key, value []byte) (record, error) {
 
 // loader accumulates replayed records, last write wins.
 type loader struct {
-	groups map[string]*loaded
+	groups    map[string]*loaded
+	producers map[int64]*txnProducer // transactional producers seen
 }
 
 type loaded struct {
 	partition int32
 	meta      *kmsg.GroupMetadataValue
 	offsets   map[topicPartition]offsetEntry
+	txn       map[int64]map[topicPartition][]offsetEntry // still open at the end
 }
 
-func newLoader() *loader { return &loader{groups: make(map[string]*loaded)} }
+func newLoader() *loader {
+	return &loader{groups: make(map[string]*loaded), producers: make(map[int64]*txnProducer)}
+}
 
-func (l *loader) apply(r record, partition int32) {
-	lg := l.groups[r.group]
+func (l *loader) group(name string, partition int32) *loaded {
+	lg := l.groups[name]
 	if lg == nil {
-		lg = &loaded{offsets: make(map[topicPartition]offsetEntry)}
-		l.groups[r.group] = lg
+		lg = &loaded{offsets: make(map[topicPartition]offsetEntry), txn: make(map[int64]map[topicPartition][]offsetEntry)}
+		l.groups[name] = lg
 	}
 	lg.partition = partition
+	return lg
+}
+
+// apply applies a record that is not part of a transaction.
+func (l *loader) apply(r record, partition int32) {
+	lg := l.group(r.group, partition)
 	switch {
 	case r.offset && r.entry == nil:
 		delete(lg.offsets, r.tp)
@@ -194,6 +211,39 @@ func (l *loader) apply(r record, partition int32) {
 	default:
 		lg.meta = r.meta
 	}
+}
+
+// commitTxnOffset applies an offset of a committed transaction: it replaces
+// only an offset written before it (Kafka's rule, so that a plain commit
+// made while the transaction was open wins).
+func (l *loader) commitTxnOffset(name string, tp topicPartition, e offsetEntry, partition int32) {
+	lg := l.group(name, partition)
+	if cur, ok := lg.offsets[tp]; !ok || cur.logOffset < e.logOffset {
+		lg.offsets[tp] = e
+	}
+}
+
+// sawProducer records a transactional batch or marker of a producer.
+func (l *loader) sawProducer(pid int64, epoch int16, ts int64) {
+	p := l.producers[pid]
+	if p == nil {
+		p = &txnProducer{epoch: epoch, groups: make(map[string]struct{})}
+		l.producers[pid] = p
+	}
+	p.epoch = max(p.epoch, epoch)
+	p.lastSeen = max(p.lastSeen, ts)
+}
+
+// txnKey is a group's partition in an open transaction during replay.
+type txnKey struct {
+	group string
+	tp    topicPartition
+}
+
+// openTxn is what one producer's open transaction wrote to a partition.
+type openTxn struct {
+	offsets map[txnKey]offsetEntry
+	meta    []record // group metadata (eddy never writes it transactionally)
 }
 
 // build turns the replayed records into groups, without timers.
@@ -206,7 +256,7 @@ func (c *Coordinator) build(l *loader) []*group {
 	var out []*group
 	for _, name := range names {
 		lg := l.groups[name]
-		if lg.meta == nil && len(lg.offsets) == 0 {
+		if lg.meta == nil && len(lg.offsets) == 0 && len(lg.txn) == 0 {
 			continue
 		}
 		g := c.newGroup(name)
@@ -214,6 +264,7 @@ func (c *Coordinator) build(l *loader) []*group {
 			c.log.Warn("group found in an unexpected __consumer_offsets partition", "group", name, "found", lg.partition, "expected", g.partition)
 		}
 		g.offsets = lg.offsets
+		g.txnOffsets = lg.txn
 		if m := lg.meta; m != nil {
 			c.loadMetadata(g, m)
 		} else {
@@ -284,9 +335,18 @@ func (c *Coordinator) replay() error {
 		}
 	}
 	groups := c.build(l)
+	c.txns = l.producers
 	for _, g := range groups {
 		g.mu.Lock()
 		c.groups[g.name] = g
+		for pid := range g.txnOffsets {
+			p := c.txns[pid]
+			if p == nil { // unreachable: pending offsets come from a batch of pid
+				p = &txnProducer{epoch: -1, groups: make(map[string]struct{})}
+				c.txns[pid] = p
+			}
+			p.groups[g.name] = struct{}{}
+		}
 		for _, id := range g.order {
 			m := g.members[id]
 			c.scheduleSession(g, m, m.sessionTimeout)
@@ -302,9 +362,11 @@ func (c *Coordinator) replay() error {
 // replayLog reads one partition from its start and applies its records.
 // Records that fail to decode are logged and skipped. Transactional
 // records (TxnOffsetCommit) wait for their producer's commit marker and
-// are dropped on abort.
+// are dropped on abort; those without a marker stay pending. A plain
+// offset tombstone also deletes the partition's offsets in open
+// transactions (DeleteGroups, OffsetDelete and deleted topics write them).
 func (c *Coordinator) replayLog(p int32, log *storage.Log, l *loader) error {
-	pending := make(map[int64][]record) // open transactions by producer id
+	pending := make(map[int64]*openTxn) // open transactions by producer id
 	off, end := log.StartOffset(), log.EndOffset()
 	for off < end {
 		ri, err := log.Read(off, replayReadBytes)
@@ -331,6 +393,9 @@ func (c *Coordinator) replayLog(p int32, log *storage.Log, l *loader) error {
 				off = next
 				continue
 			}
+			if (h.Transactional() || h.Control()) && h.ProducerID >= 0 {
+				l.sawProducer(h.ProducerID, h.ProducerEpoch, h.MaxTimestamp)
+			}
 			for _, r := range recs {
 				if r.Offset < off {
 					continue
@@ -338,8 +403,8 @@ func (c *Coordinator) replayLog(p int32, log *storage.Log, l *loader) error {
 				if h.Control() {
 					// Control record key: int16 version, int16 type (1 = commit).
 					if len(r.Key) >= 4 && binary.BigEndian.Uint16(r.Key[2:4]) == 1 {
-						for _, rec := range pending[h.ProducerID] {
-							l.apply(rec, p)
+						if t := pending[h.ProducerID]; t != nil {
+							commitReplayed(l, t, p)
 						}
 					}
 					delete(pending, h.ProducerID)
@@ -350,10 +415,30 @@ func (c *Coordinator) replayLog(p int32, log *storage.Log, l *loader) error {
 					c.log.Error("skipping bad __consumer_offsets record", "partition", p, "offset", r.Offset, "err", err)
 					continue
 				}
-				if h.Transactional() {
-					pending[h.ProducerID] = append(pending[h.ProducerID], rec)
-				} else {
+				if rec.entry != nil {
+					rec.entry.logOffset = r.Offset
+				}
+				if !h.Transactional() {
 					l.apply(rec, p)
+					if rec.offset && rec.entry == nil {
+						for _, t := range pending {
+							delete(t.offsets, txnKey{rec.group, rec.tp})
+						}
+					}
+					continue
+				}
+				t := pending[h.ProducerID]
+				if t == nil {
+					t = &openTxn{offsets: make(map[txnKey]offsetEntry)}
+					pending[h.ProducerID] = t
+				}
+				switch {
+				case !rec.offset:
+					t.meta = append(t.meta, rec)
+				case rec.entry == nil:
+					delete(t.offsets, txnKey{rec.group, rec.tp})
+				default:
+					t.offsets[txnKey{rec.group, rec.tp}] = *rec.entry
 				}
 			}
 			off = next
@@ -365,8 +450,27 @@ func (c *Coordinator) replayLog(p int32, log *storage.Log, l *loader) error {
 			break
 		}
 	}
+	for pid, t := range pending {
+		for k, e := range t.offsets {
+			lg := l.group(k.group, p)
+			if lg.txn[pid] == nil {
+				lg.txn[pid] = make(map[topicPartition][]offsetEntry)
+			}
+			lg.txn[pid][k.tp] = []offsetEntry{e}
+		}
+	}
 	if len(pending) > 0 {
-		c.log.Warn("__consumer_offsets has open transactions; their offsets are not applied", "partition", p, "producers", len(pending))
+		c.log.Info("__consumer_offsets has open transactions; their offsets stay pending until their markers", "partition", p, "producers", len(pending))
 	}
 	return nil
+}
+
+// commitReplayed applies a transaction whose commit marker was replayed.
+func commitReplayed(l *loader, t *openTxn, partition int32) {
+	for k, e := range t.offsets {
+		l.commitTxnOffset(k.group, k.tp, e, partition)
+	}
+	for _, rec := range t.meta {
+		l.apply(rec, partition)
+	}
 }
