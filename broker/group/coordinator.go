@@ -8,7 +8,8 @@ import (
 	"sort"
 	"sync"
 	"time"
-	"unicode/utf16"
+
+	"github.com/eddy-streams/eddy/internal/coordkey"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -269,19 +270,7 @@ func (c *Coordinator) PartitionFor(group string) int32 {
 	return partitionFor(group, len(c.cfg.Logs))
 }
 
-func partitionFor(group string, n int) int32 {
-	var h int32
-	for _, u := range utf16.Encode([]rune(group)) {
-		h = 31*h + int32(u)
-	}
-	// Kafka's Utils.abs maps MinInt32 to 0.
-	if h == -1<<31 {
-		h = 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % int32(n)
-}
+func partitionFor(group string, n int) int32 { return coordkey.Partition(group, n) }
 
 // Committed returns every committed offset, sorted by group, topic and
 // partition.

@@ -10,7 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf16"
+
+	"github.com/eddy-streams/eddy/internal/coordkey"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -224,17 +225,7 @@ func (c *Coordinator) Versions(key int16) (lo, hi int16, ok bool) {
 // PartitionFor returns the __transaction_state partition that holds a
 // transactional id: abs(id.hashCode()) % partitions, as Kafka computes it.
 func (c *Coordinator) PartitionFor(transactionalID string) int32 {
-	var h int32
-	for _, u := range utf16.Encode([]rune(transactionalID)) {
-		h = 31*h + int32(u)
-	}
-	// Kafka's Utils.abs maps MinInt32 to 0.
-	if h == math.MinInt32 {
-		h = 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % int32(len(c.cfg.Logs))
+	return coordkey.Partition(transactionalID, len(c.cfg.Logs))
 }
 
 type arrivalKey struct{}
