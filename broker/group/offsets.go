@@ -86,39 +86,25 @@ func (c *Coordinator) offsetCommit(req *kmsg.OffsetCommitRequest) kmsg.Response 
 	}
 
 	now := c.now().UnixMilli()
-	type pending struct {
-		tp    topicPartition
-		entry offsetEntry
-		code  *int16
-	}
 	var (
 		recs  []recordbatch.Record
-		write []pending
+		write []offsetWrite
 	)
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
-			codeAt := &resp.Topics[i].Partitions[j].ErrorCode
-			switch {
-			case c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(t.Topic, p.Partition):
-				*codeAt = kerr.UnknownTopicOrPartition.Code
-				continue
-			case p.Metadata != nil && len(*p.Metadata) > maxOffsetMetadata:
-				*codeAt = kerr.OffsetMetadataTooLarge.Code
-				continue
-			}
-			e := offsetEntry{offset: p.Offset, leaderEpoch: -1, commitTime: now, expireTime: -1}
-			if p.Metadata != nil {
-				e.metadata = *p.Metadata
-			}
+			leaderEpoch := int32(-1)
 			if req.Version >= 6 {
-				e.leaderEpoch = p.LeaderEpoch
+				leaderEpoch = p.LeaderEpoch
+			}
+			w, ok := c.prepareOffset(t.Topic, p.Partition, p.Offset, p.Metadata, leaderEpoch, now, &resp.Topics[i].Partitions[j].ErrorCode)
+			if !ok {
+				continue
 			}
 			if req.Version == 1 && p.Timestamp != -1 {
-				e.commitTime = p.Timestamp
+				w.entry.commitTime = p.Timestamp
 			}
-			tp := topicPartition{t.Topic, p.Partition}
-			recs = append(recs, offsetRecord(g.name, tp, &e))
-			write = append(write, pending{tp, e, codeAt})
+			recs = append(recs, offsetRecord(g.name, w.tp, &w.entry))
+			write = append(write, w)
 		}
 	}
 	if len(recs) > 0 {
@@ -614,4 +600,31 @@ func (c *Coordinator) deleteTopicOffsets(g *group, gone map[string]bool) error {
 		return fmt.Errorf("group %s: deleting offsets of deleted topics: %w", g.name, err)
 	}
 	return nil
+}
+
+// offsetWrite is one partition's offset from an OffsetCommit or
+// TxnOffsetCommit request, validated and waiting for its append.
+type offsetWrite struct {
+	tp    topicPartition
+	entry offsetEntry
+	code  *int16 // the partition's error code in the response
+}
+
+// prepareOffset validates one partition of a commit request: it sets *code
+// and returns false for an unknown partition or metadata over the limit,
+// else it returns the entry to write.
+func (c *Coordinator) prepareOffset(topic string, partition int32, offset int64, metadata *string, leaderEpoch int32, now int64, code *int16) (offsetWrite, bool) {
+	switch {
+	case c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(topic, partition):
+		*code = kerr.UnknownTopicOrPartition.Code
+		return offsetWrite{}, false
+	case metadata != nil && len(*metadata) > maxOffsetMetadata:
+		*code = kerr.OffsetMetadataTooLarge.Code
+		return offsetWrite{}, false
+	}
+	e := offsetEntry{offset: offset, leaderEpoch: leaderEpoch, commitTime: now, expireTime: -1}
+	if metadata != nil {
+		e.metadata = *metadata
+	}
+	return offsetWrite{topicPartition{topic, partition}, e, code}, true
 }

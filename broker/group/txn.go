@@ -143,36 +143,22 @@ func (c *Coordinator) txnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) kmsg.Res
 	}
 
 	now := c.now().UnixMilli()
-	type write struct {
-		tp    topicPartition
-		entry offsetEntry
-		code  *int16
-	}
 	var (
 		recs   []recordbatch.Record
-		writes []write
+		writes []offsetWrite
 	)
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
-			codeAt := &resp.Topics[i].Partitions[j].ErrorCode
-			switch {
-			case c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(t.Topic, p.Partition):
-				*codeAt = kerr.UnknownTopicOrPartition.Code
-				continue
-			case p.Metadata != nil && len(*p.Metadata) > maxOffsetMetadata:
-				*codeAt = kerr.OffsetMetadataTooLarge.Code
-				continue
-			}
-			e := offsetEntry{offset: p.Offset, leaderEpoch: -1, commitTime: now, expireTime: -1}
-			if p.Metadata != nil {
-				e.metadata = *p.Metadata
-			}
+			leaderEpoch := int32(-1)
 			if req.Version >= 2 {
-				e.leaderEpoch = p.LeaderEpoch
+				leaderEpoch = p.LeaderEpoch
 			}
-			tp := topicPartition{t.Topic, p.Partition}
-			recs = append(recs, offsetRecord(g.name, tp, &e))
-			writes = append(writes, write{tp, e, codeAt})
+			w, ok := c.prepareOffset(t.Topic, p.Partition, p.Offset, p.Metadata, leaderEpoch, now, &resp.Topics[i].Partitions[j].ErrorCode)
+			if !ok {
+				continue
+			}
+			recs = append(recs, offsetRecord(g.name, w.tp, &w.entry))
+			writes = append(writes, w)
 		}
 	}
 	if len(recs) == 0 {
