@@ -48,6 +48,10 @@ type Config struct {
 	// OffsetsTopicPartitions is the partition count of __consumer_offsets
 	// when it is first created. Default 50.
 	OffsetsTopicPartitions int32
+	// TransactionTopicPartitions is the partition count of
+	// __transaction_state when it is first created (Kafka's
+	// transaction.state.log.num.partitions). Default 50.
+	TransactionTopicPartitions int32
 	// NodeID is this broker's node id. Default 0.
 	NodeID int32
 	// ClusterID is the cluster id. Empty: generated on first start and
@@ -66,25 +70,27 @@ type Config struct {
 
 // Defaults of Config fields.
 const (
-	DefaultDataDir                = "./eddy-data"
-	DefaultListen                 = "127.0.0.1:9092"
-	DefaultHTTP                   = "127.0.0.1:8081"
-	DefaultMaxRequestBytes        = 100 << 20
-	DefaultOffsetsTopicPartitions = 50
-	DefaultMaintenanceInterval    = time.Second
+	DefaultDataDir                    = "./eddy-data"
+	DefaultListen                     = "127.0.0.1:9092"
+	DefaultHTTP                       = "127.0.0.1:8081"
+	DefaultMaxRequestBytes            = 100 << 20
+	DefaultOffsetsTopicPartitions     = 50
+	DefaultTransactionTopicPartitions = 50
+	DefaultMaintenanceInterval        = time.Second
 )
 
 // DefaultConfig returns the configuration `eddy broker` starts with.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:                DefaultDataDir,
-		Listen:                 DefaultListen,
-		HTTP:                   DefaultHTTP,
-		AutoCreateTopics:       true,
-		DefaultPartitions:      1,
-		MaxRequestBytes:        DefaultMaxRequestBytes,
-		OffsetsTopicPartitions: DefaultOffsetsTopicPartitions,
-		MaintenanceInterval:    DefaultMaintenanceInterval,
+		DataDir:                    DefaultDataDir,
+		Listen:                     DefaultListen,
+		HTTP:                       DefaultHTTP,
+		AutoCreateTopics:           true,
+		DefaultPartitions:          1,
+		MaxRequestBytes:            DefaultMaxRequestBytes,
+		OffsetsTopicPartitions:     DefaultOffsetsTopicPartitions,
+		TransactionTopicPartitions: DefaultTransactionTopicPartitions,
+		MaintenanceInterval:        DefaultMaintenanceInterval,
 	}
 }
 
@@ -125,6 +131,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsTopicPartitions < 1 {
 		return bad("offsets topic partitions %d < 1", c.OffsetsTopicPartitions)
+	}
+	if c.TransactionTopicPartitions < 1 {
+		return bad("transaction topic partitions %d < 1", c.TransactionTopicPartitions)
 	}
 	if c.NodeID < 0 {
 		return bad("node id %d < 0", c.NodeID)

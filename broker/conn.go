@@ -47,6 +47,10 @@ type request struct {
 	clientID *string
 	req      kmsg.Request // nil when unsupportedApiVersions
 	start    time.Time
+	// arrived is the connection's context marked, for an EndTxn, with the
+	// moment it was read (txn.Coordinator.Arrived): a delayed EndTxn cannot
+	// end a transaction that began after it arrived.
+	arrived context.Context
 	// unsupportedApiVersions marks an ApiVersions request of a version we
 	// do not know; it is answered as v0 with UNSUPPORTED_VERSION (KIP-511).
 	unsupportedApiVersions bool
@@ -117,6 +121,9 @@ func (c *conn) readLoop(reqs chan<- *request) error {
 			return err
 		}
 		r.start = time.Now()
+		if r.key == 26 && c.s.txn != nil { // EndTxn
+			r.arrived = c.s.txn.Arrived(c.ctx)
+		}
 		select {
 		case reqs <- r:
 		case <-c.ctx.Done():

@@ -80,7 +80,7 @@ func TestApiVersions(t *testing.T) {
 				t.Fatalf("v%d: key %d advertised %v", v, want.key, got[want.key])
 			}
 		}
-		for _, k := range []int16{24, 36} { // issue 3: not advertised yet
+		for _, k := range []int16{17, 36} { // SASL: not advertised yet
 			if _, ok := got[k]; ok {
 				t.Fatalf("key %d advertised", k)
 			}

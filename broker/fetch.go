@@ -206,7 +206,7 @@ func (s *Server) fetchWait(rc *reqCtx, parts []fetchPart, req *kmsg.FetchRequest
 		}
 	}()
 	for {
-		total, passErr := s.fetchPass(parts, req.MaxBytes)
+		total, passErr := s.fetchPass(parts, req.MaxBytes, req.Version >= 4 && req.IsolationLevel == 1)
 		if hasErr || passErr || expired || total >= int(req.MinBytes) || rc.ctx.Err() != nil {
 			return
 		}
@@ -239,8 +239,10 @@ func (s *Server) fetchWait(rc *reqCtx, parts []fetchPart, req *kmsg.FetchRequest
 var noRecords = []byte{}
 
 // fetchPass reads every partition once, returning the bytes read and
-// whether any partition failed.
-func (s *Server) fetchPass(parts []fetchPart, maxBytes int32) (int, bool) {
+// whether any partition failed. With committed (read_committed, Fetch v4+)
+// each partition is read only below its last stable offset and its
+// aborted transactions within the returned range are listed.
+func (s *Server) fetchPass(parts []fetchPart, maxBytes int32, committed bool) (int, bool) {
 	total := 0
 	failed := false
 	for i := range parts {
@@ -254,32 +256,77 @@ func (s *Server) fetchPass(parts []fetchPart, maxBytes int32) (int, bool) {
 		// null (-1) MessageSetSize in a fetch response.
 		rp.RecordBatches = noRecords
 		rp.ErrorCode = 0
+		rp.AbortedTransactions = nil
+		if committed {
+			rp.AbortedTransactions = noAborted
+		}
 		log := fp.p.log
 		remaining := int(maxBytes) - total
 		limit := min(int(fp.maxBytes), remaining)
 		if total > 0 && limit <= 0 {
 			fp.hw = log.EndOffset()
-			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = fp.hw, fp.hw, log.StartOffset()
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = fp.hw, log.LastStableOffset(), log.StartOffset()
 			continue
 		}
-		info, err := log.ReadRange(fp.offset, max(limit, 1))
+		var (
+			info storage.RangeInfo
+			err  error
+		)
+		if committed {
+			info, err = log.ReadRangeStable(fp.offset, max(limit, 1))
+		} else {
+			info, err = log.ReadRange(fp.offset, max(limit, 1))
+		}
 		if err != nil {
 			fp.hw = log.EndOffset()
 			rp.ErrorCode = errorCode(err)
-			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = fp.hw, fp.hw, log.StartOffset()
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = fp.hw, log.LastStableOffset(), log.StartOffset()
 			failed = true
 			continue
 		}
 		fp.hw = info.HighWatermark
-		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = info.HighWatermark, info.HighWatermark, info.LogStartOffset
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = info.HighWatermark, info.LastStableOffset, info.LogStartOffset
 		if total > 0 && info.Records.Size > int64(limit) {
 			info.Records.Release()
 			continue // only the first non-empty partition may exceed the limits
 		}
 		fp.rng = info.Records
 		total += int(info.Records.Size)
+		if committed && info.Records.Size > 0 {
+			rp.AbortedTransactions = abortedList(log.AbortedTransactions(info.Records.FirstOffset, info.Records.NextOffset))
+		}
 	}
 	return total, failed
+}
+
+// noAborted is the empty aborted-transactions list of a read_committed
+// partition (read_uncommitted gets null, as from Kafka).
+var noAborted = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+
+// abortedList converts the log's aborted transactions for a response.
+func abortedList(txns []storage.AbortedTxn) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	if len(txns) == 0 {
+		return noAborted
+	}
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(txns))
+	for i, t := range txns {
+		out[i] = kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		out[i].ProducerID, out[i].FirstOffset = t.ProducerID, t.FirstOffset
+	}
+	return out
+}
+
+// appendControl appends a control batch (a transaction marker) to p's log
+// and wakes the fetches waiting on p, as a produce does: the marker moves
+// the high watermark and may advance the last stable offset, which is what
+// long-polling read_committed fetches wait for. The transaction
+// coordinator's marker writer must append through it.
+func appendControl(p *partition, batch []byte) (storage.AppendInfo, error) {
+	info, err := p.log.AppendControl(batch)
+	if err == nil {
+		p.wake()
+	}
+	return info, err
 }
 
 // countRecords sums the record counts of the batch headers in b.

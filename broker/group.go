@@ -2,10 +2,12 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/eddy-streams/eddy/broker/group"
 	"github.com/eddy-streams/eddy/broker/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // groupCoordinator adapts group.Coordinator: it hands the client identity
@@ -21,6 +23,13 @@ func newCoordinator(s *Server, logs []*storage.Log) (coordinator, func() []commi
 	c, err := group.New(group.Config{
 		Logs:   logs,
 		Logger: s.logger,
+		// s.txn starts after this coordinator, before any connection.
+		VerifyTxnOffsetCommit: func(transactionalID string, producerID int64, producerEpoch int16, grp string) error {
+			if s.txn == nil {
+				return fmt.Errorf("no transaction coordinator: %w", kerr.CoordinatorNotAvailable)
+			}
+			return s.txn.VerifyPartition(transactionalID, producerID, producerEpoch, offsetsTopic, s.group.PartitionFor(grp))
+		},
 		PartitionExists: func(topic string, partition int32) bool {
 			t := s.topics.get(topic)
 			return t != nil && t.partition(partition) != nil

@@ -26,7 +26,6 @@ var coreAPIs = []apiRange{
 	{19, 0, 7}, // CreateTopics
 	{20, 0, 6}, // DeleteTopics
 	{21, 0, 2}, // DeleteRecords
-	{22, 0, 4}, // InitProducerId (idempotent producers; no transactional ids yet)
 	{32, 0, 4}, // DescribeConfigs
 	{33, 0, 2}, // AlterConfigs
 	{37, 0, 3}, // CreatePartitions
@@ -46,6 +45,7 @@ var groupAPIs = []apiRange{
 	{16, 0, 4}, // ListGroups
 	{42, 0, 2}, // DeleteGroups
 	{47, 0, 0}, // OffsetDelete
+	{28, 0, 3}, // TxnOffsetCommit
 }
 
 // apiTable is the set of advertised APIs.
@@ -138,8 +138,16 @@ func (s *Server) handle(c *conn, r *request) (kmsg.Response, int16, error) {
 		resp = s.handleIncrementalAlterConfigs(rc, req)
 	case *kmsg.DescribeClusterRequest:
 		resp = s.handleDescribeCluster(req)
-	case *kmsg.InitProducerIDRequest:
-		resp = s.handleInitProducerID(rc, req)
+	case *kmsg.InitProducerIDRequest, *kmsg.AddPartitionsToTxnRequest, *kmsg.AddOffsetsToTxnRequest,
+		*kmsg.EndTxnRequest, *kmsg.DescribeTransactionsRequest, *kmsg.ListTransactionsRequest:
+		if s.txn == nil {
+			return nil, 0, fmt.Errorf("no transaction coordinator for %s", kmsg.NameForKey(r.key))
+		}
+		ctx := rc.ctx
+		if r.arrived != nil {
+			ctx = r.arrived
+		}
+		resp, err = s.txn.Handle(ctx, req)
 	default:
 		if s.group == nil {
 			return nil, 0, fmt.Errorf("no handler for %s", kmsg.NameForKey(r.key))
@@ -220,8 +228,12 @@ func (s *Server) handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequ
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	answer := func(key string) (int16, *string) {
 		switch {
+		case req.CoordinatorType == 1 && s.txn == nil:
+			return rc.note(kerr.CoordinatorNotAvailable.Code), kmsg.StringPtr("transaction coordinator not available")
+		case req.CoordinatorType == 1:
+			return 0, nil
 		case req.CoordinatorType != 0:
-			return rc.note(kerr.CoordinatorNotAvailable.Code), kmsg.StringPtr("transaction coordinator not available: transactions are not supported yet")
+			return rc.note(kerr.InvalidRequest.Code), kmsg.StringPtr("unknown coordinator key type")
 		case s.group == nil:
 			return rc.note(kerr.CoordinatorNotAvailable.Code), kmsg.StringPtr("group coordinator not available")
 		}

@@ -22,6 +22,7 @@ func testConfig(t testing.TB, dir string) Config {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.OffsetsTopicPartitions = 3
+	cfg.TransactionTopicPartitions = 3
 	if os.Getenv("EDDY_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -64,6 +64,10 @@ func (s *Server) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 				rp.ErrorCode = rc.note(kerr.UnknownTopicOrPartition.Code)
 				continue
 			}
+			if code := s.verifyTxnProduce(req, t.name, in.Partition, in.Records); code != 0 {
+				rp.ErrorCode = rc.note(code)
+				continue
+			}
 			tasks = append(tasks, appendTask{t: t, p: p, records: in.Records, rp: rp})
 		}
 	}

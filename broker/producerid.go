@@ -9,9 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // producerIDFile holds the first producer id not yet handed out in a block.
@@ -65,27 +62,4 @@ func (p *producerIDs) allocate() (int64, error) {
 	id := p.next
 	p.next++
 	return id, nil
-}
-
-// handleInitProducerID answers InitProducerId for idempotent producers (no
-// transactional id): as Kafka does, every request gets a new producer id
-// with epoch 0, including a KIP-360 request naming its current id and epoch.
-// A transactional id needs the transaction coordinator, which eddy does not
-// have yet: such a request gets COORDINATOR_NOT_AVAILABLE, as FindCoordinator
-// for a transactional id does.
-func (s *Server) handleInitProducerID(rc *reqCtx, req *kmsg.InitProducerIDRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
-	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil {
-		resp.ErrorCode = rc.note(kerr.CoordinatorNotAvailable.Code)
-		return resp
-	}
-	id, err := s.producerIDs.allocate()
-	if err != nil {
-		s.logger.Error("allocating a producer id", "err", err)
-		resp.ErrorCode = rc.note(kerr.UnknownServerError.Code)
-		return resp
-	}
-	resp.ProducerID, resp.ProducerEpoch = id, 0
-	return resp
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streams/eddy/broker/storage"
+	"github.com/eddy-streams/eddy/broker/txn"
 )
 
 // ErrServerClosed is returned by Start after Close.
@@ -31,6 +32,11 @@ var ErrServerClosed = errors.New("broker: server closed")
 // coordinator answers the consumer-group APIs (broker/group.Coordinator).
 type coordinator interface {
 	Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+	// PartitionFor is the __consumer_offsets partition of a group.
+	PartitionFor(group string) int32
+	// CompleteTxnAt applies (commit) or drops (abort) a producer's pending
+	// transactional offsets once its marker is at markerOffset.
+	CompleteTxnAt(partition int32, producerID int64, producerEpoch int16, commit bool, markerOffset int64) error
 	// TopicsDeleted drops the committed offsets of deleted topics.
 	TopicsDeleted(topics ...string) error
 	Close() error
@@ -49,7 +55,8 @@ type Server struct {
 
 	topics    *topicManager
 	group     coordinator
-	apis      *apiTable // advertised APIs, fixed at Start
+	txn       *txn.Coordinator // nil without a group coordinator
+	apis      *apiTable        // advertised APIs, fixed at Start
 	sessions  *fetchSessions
 	clusterID string
 	// producerIDs allocates idempotent producers' ids.
@@ -219,7 +226,10 @@ func (s *Server) Start() (err error) {
 	}
 	s.metrics.state.set(tm, committed)
 	if s.group != nil {
-		s.apis = newAPITable(coreAPIs, groupAPIRanges())
+		if err := s.startTxnCoordinator(); err != nil {
+			return err
+		}
+		s.apis = newAPITable(coreAPIs, groupAPIRanges(), s.txnAPIRanges())
 	} else {
 		s.apis = newAPITable(coreAPIs)
 	}
@@ -319,6 +329,11 @@ func (s *Server) Close() error {
 		c.close()
 	}
 	s.wg.Wait()
+	if s.txn != nil { // before the group coordinator: it completes transactions through it
+		if err := s.txn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing transaction coordinator: %w", err))
+		}
+	}
 	if s.group != nil {
 		if err := s.group.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing group coordinator: %w", err))

@@ -20,16 +20,27 @@ package storage
 //     cover every offset contiguously (a batch's base offset may precede its
 //     first record; an empty batch covers a run of fully dropped batches), so
 //     recovery can insist on contiguous offsets.
-//   - Control batches are kept. Records of aborted transactions are not
-//     recognised here (the storage layer has no transaction index).
+//   - Transactions: the cleaner never goes past the last stable offset (a
+//     segment is cleanable only when it ends at or below it). Records of
+//     aborted transactions (found with the aborted-transaction index) never
+//     count as a key's latest value and are removed. Control batches
+//     (markers) are always kept: simple and safe, since a read_committed
+//     consumer that still sees data of the transaction needs its marker;
+//     Kafka drops them delete.retention.ms after their data is gone, which
+//     eddy does not do yet. The aborted-transaction index entries of a
+//     group of segments move to the cleaned segment.
 //
 // Swap protocol, crash-safe at every step: a group of source segments is
-// written to <base>.log.cleaned and fsynced; renamed to <base>.log.swap
-// (commit point; directory fsynced); the sources are renamed to .deleted and
-// their indexes removed; the .swap is renamed to <base>.log; the .deleted
+// written to <base>.log.cleaned and fsynced, and their merged
+// aborted-transaction index to <base>.txnindex.swap (fsynced); the log is
+// renamed to <base>.log.swap (commit point; directory fsynced); the sources
+// are renamed to .deleted and their indexes removed; <base>.txnindex.swap
+// is renamed to <base>.txnindex, then the .swap to <base>.log; the .deleted
 // files are removed. Open finishes an interrupted swap: .cleaned files are
-// dropped, a .swap replaces every .log whose base lies in its offset range,
-// and .deleted files are removed.
+// dropped, a .log.swap replaces every .log (and index) whose base lies in
+// its offset range, its .txnindex.swap becomes <base>.txnindex, a
+// .txnindex.swap without a .log.swap is dropped, and .deleted files are
+// removed.
 
 import (
 	"bufio"
@@ -91,19 +102,38 @@ func finishSwaps(dir string, logger *slog.Logger) error {
 			os.Remove(path)
 			continue
 		}
+		txnSwap := segName(dir, base, txnIndexSuffix+swapSuffix)
+		_, err = os.Stat(txnSwap)
+		haveTxnSwap := err == nil
 		for _, b := range logs {
 			if b >= base && b <= last {
-				for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+				for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
+					if suf == txnIndexSuffix && b == base && !haveTxnSwap {
+						continue // already the merged index
+					}
 					if err := os.Remove(segName(dir, b, suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
 						return storageErr(err)
 					}
 				}
 			}
 		}
+		if haveTxnSwap {
+			if err := os.Rename(txnSwap, segName(dir, base, txnIndexSuffix)); err != nil {
+				return storageErr(err)
+			}
+		}
 		if err := os.Rename(path, segName(dir, base, logSuffix)); err != nil {
 			return storageErr(err)
 		}
 		logger.Info("completed interrupted compaction swap", "dir", dir, "base", base, "last_offset", last)
+	}
+	// An aborted-transaction index for a swap that never committed.
+	for _, e := range entries {
+		if base, ok := parseSegName(e.Name(), txnIndexSuffix+swapSuffix); ok {
+			if _, err := os.Stat(segName(dir, base, logSuffix+swapSuffix)); errors.Is(err, os.ErrNotExist) {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
 	}
 	return syncDir(dir)
 }
@@ -135,8 +165,9 @@ func lastOffsetInFile(path string) (int64, error) {
 // and where the dirty part starts among them. Caller holds mu.
 func (l *Log) cleanableRange(cfg Config, nowMs int64) (segs []*segment, firstDirty int, force bool) {
 	end := len(l.segs) - 1 // never the active segment
+	lso := l.lso.Load()
 	for i := 0; i < end; i++ {
-		if l.segs[i].maxTs > nowMs-cfg.MinCompactionLagMs {
+		if l.segs[i].maxTs > nowMs-cfg.MinCompactionLagMs || l.segs[i].next > lso {
 			end = i
 			break
 		}
@@ -240,6 +271,9 @@ func forEachBatch(s *segment, fn func(b []byte) error) error {
 
 // clean compacts segs[:] using the keys of segs[firstDirty:].
 func (l *Log) clean(cfg Config, nowMs int64, segs []*segment, firstDirty int) error {
+	l.mu.RLock()
+	aborted := l.abortedRanges()
+	l.mu.RUnlock()
 	// Key → latest offset over the dirty part, bounded.
 	latest := map[string]int64{}
 	endDirty := len(segs)
@@ -252,6 +286,9 @@ func (l *Log) clean(cfg Config, nowMs int64, segs []*segment, firstDirty int) er
 			h, err := recordbatch.ParseHeader(b)
 			if err != nil || h.Control() {
 				return err
+			}
+			if h.Transactional() && inAborted(aborted, h.ProducerID, h.BaseOffset) {
+				return nil
 			}
 			recs, err := recordbatch.Records(b)
 			if err != nil {
@@ -281,7 +318,7 @@ func (l *Log) clean(cfg Config, nowMs int64, segs []*segment, firstDirty int) er
 		if l.closing.Load() {
 			return errClosed
 		}
-		if err := l.cleanGroup(cfg, nowMs, segs[start:end], latest); err != nil {
+		if err := l.cleanGroup(cfg, nowMs, segs[start:end], latest, aborted); err != nil {
 			return err
 		}
 		start = end
@@ -298,7 +335,7 @@ func (l *Log) clean(cfg Config, nowMs int64, segs []*segment, firstDirty int) er
 }
 
 // cleanGroup rewrites the segments of group into one and swaps it in.
-func (l *Log) cleanGroup(cfg Config, nowMs int64, group []*segment, latest map[string]int64) error {
+func (l *Log) cleanGroup(cfg Config, nowMs int64, group []*segment, latest map[string]int64, aborted map[int64][][2]int64) error {
 	base := group[0].base
 	cleanedPath := segName(l.dir, base, logSuffix+cleanedSuffix)
 	f, err := os.OpenFile(cleanedPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -334,6 +371,13 @@ func (l *Log) cleanGroup(cfg Config, nowMs int64, group []*segment, latest map[s
 					return err
 				}
 				return emit(b)
+			}
+			if h.Transactional() && inAborted(aborted, h.ProducerID, h.BaseOffset) {
+				if gapStart < 0 {
+					gapStart = h.BaseOffset
+				}
+				gapEnd = h.LastOffset()
+				return nil
 			}
 			recs, err := recordbatch.Records(b)
 			if err != nil {
@@ -436,6 +480,22 @@ func (l *Log) swap(cfg Config, group []*segment, cleanedPath string) error {
 	if stop() { // 1: .cleaned written
 		return errCleanerStopped
 	}
+	// The group's aborted-transaction entries (closed segments: they no
+	// longer change) go to the cleaned segment.
+	var merged []abortedEntry
+	l.mu.RLock()
+	for _, s := range group {
+		merged = append(merged, s.aborted...)
+	}
+	l.mu.RUnlock()
+	txnSwap := segName(l.dir, base, txnIndexSuffix+swapSuffix)
+	var tb []byte
+	for _, e := range merged {
+		tb = appendEntry(tb, e)
+	}
+	if err := writeSynced(txnSwap, tb); err != nil {
+		return err
+	}
 	if err := os.Rename(cleanedPath, swapPath); err != nil {
 		return storageErr(err)
 	}
@@ -457,12 +517,18 @@ func (l *Log) swap(cfg Config, group []*segment, cleanedPath string) error {
 		}
 		os.Remove(segName(l.dir, s.base, indexSuffix))
 		os.Remove(segName(l.dir, s.base, timeIndexSuffix))
+		if s.base != base {
+			os.Remove(segName(l.dir, s.base, txnIndexSuffix))
+		}
 		if i == 0 && stop() { // 3: first source renamed away
 			return errCleanerStopped
 		}
 	}
 	if stop() { // 4: all sources renamed away
 		return errCleanerStopped
+	}
+	if err := os.Rename(txnSwap, segName(l.dir, base, txnIndexSuffix)); err != nil {
+		return storageErr(err)
 	}
 	if err := os.Rename(swapPath, segName(l.dir, base, logSuffix)); err != nil {
 		return storageErr(err)
@@ -484,6 +550,7 @@ func (l *Log) swap(cfg Config, group []*segment, cleanedPath string) error {
 		ns.close()
 		return fmt.Errorf("storage: compacted segment %d does not validate (truncated=%v): %w", base, truncated, err)
 	}
+	ns.aborted, ns.txnWritten = merged, len(merged)
 	if err := ns.syncIndexes(); err != nil {
 		ns.close()
 		return err
@@ -492,4 +559,20 @@ func (l *Log) swap(cfg Config, group []*segment, cleanedPath string) error {
 	l.segs = slices.Replace(l.segs, i, i+len(group), ns)
 	l.dirty = slices.DeleteFunc(l.dirty, func(d *segment) bool { return slices.Contains(group, d) })
 	return nil
+}
+
+// writeSynced writes b to path and fsyncs it.
+func writeSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return storageErr(err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return storageErr(err)
 }

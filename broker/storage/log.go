@@ -51,6 +51,9 @@ type Log struct {
 	cleanerOffset int64 // compaction has cleaned everything below it
 
 	producers map[int64]*producerState // idempotent producers, by ID
+	openTxns  map[int64]int64          // producer ID → first offset of its open transaction
+	lso       atomic.Int64             // last stable offset
+	txnErr    error                    // a failed .txnindex write: Close leaves no clean-shutdown marker
 }
 
 // Open opens (creating if needed) and recovers the log in dir.
@@ -118,6 +121,9 @@ func (l *Log) load(clean bool) error {
 		if !ok1 {
 			b, ok1 = parseSegName(name, timeIndexSuffix)
 		}
+		if !ok1 {
+			b, ok1 = parseSegName(name, txnIndexSuffix)
+		}
 		if (ok1 && !logs[b]) || strings.HasSuffix(name, checkpointTempSuffix) {
 			os.Remove(filepath.Join(l.dir, name))
 		}
@@ -127,12 +133,16 @@ func (l *Log) load(clean bool) error {
 	rp, _ := readCheckpoint(l.dir, recoveryPointFile)
 	l.cleanerOffset, _ = readCheckpoint(l.dir, cleanerOffsetFile)
 	recoverFrom := len(bases)
+	bound := int64(math.MaxInt64) // producer-state replay must start at or below it
 	if !clean {
 		recoverFrom = 0
 		for i, b := range bases {
 			if b <= rp {
 				recoverFrom = i
 			}
+		}
+		if recoverFrom < len(bases) {
+			bound = bases[recoverFrom]
 		}
 		if len(bases) > 0 { // a new, empty log has nothing to recover
 			l.logger.Info("recovering log after unclean shutdown", "dir", l.dir, "recovery_point", rp, "segments", len(bases)-recoverFrom)
@@ -161,6 +171,7 @@ func (l *Log) load(clean bool) error {
 			return err
 		}
 		recovered = append(recovered, s)
+		bound = min(bound, base)
 		prevNext = s.next
 		if truncated {
 			l.logger.Warn("truncated log at first invalid batch", "dir", l.dir, "segment", base, "size", s.size, "next_offset", s.next)
@@ -218,12 +229,12 @@ func (l *Log) load(clean bool) error {
 	if err := writeCheckpoint(l.dir, logStartOffsetFile, start); err != nil {
 		return err
 	}
-	return l.loadProducers()
+	return l.loadProducers(bound)
 }
 
 func removeSegmentsFrom(dir string, bases []int64) {
 	for _, b := range bases {
-		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			os.Remove(segName(dir, b, suf))
 		}
 	}
@@ -360,8 +371,14 @@ func (l *Log) append(records []byte, allowControl bool) (AppendInfo, error) {
 			return AppendInfo{}, fmt.Errorf("storage: record timestamps %d..%d outside [now-%d ms, now+%d ms] (message.timestamp.before/after.max.ms): %w",
 				info.RecordsMinTimestamp, info.RecordsMaxTimestamp, cfg.MessageTimestampBeforeMaxMs, cfg.MessageTimestampAfterMaxMs, kerr.InvalidTimestamp)
 		}
-		metas = append(metas, batchMeta{maxTs: info.RecordsMaxTimestamp, pid: info.ProducerID, epoch: info.ProducerEpoch,
-			seq: info.BaseSequence, delta: info.LastOffsetDelta, control: info.Control()})
+		m := batchMeta{maxTs: info.RecordsMaxTimestamp, pid: info.ProducerID, epoch: info.ProducerEpoch,
+			seq: info.BaseSequence, delta: info.LastOffsetDelta, control: info.Control(), txn: info.Transactional()}
+		if m.control {
+			if m.ctype, err = controlType(b); err != nil {
+				return AppendInfo{}, err
+			}
+		}
+		metas = append(metas, m)
 		count += int64(info.NumRecords)
 	}
 
@@ -413,14 +430,28 @@ func (l *Log) append(records []byte, allowControl bool) (AppendInfo, error) {
 	for i, b := range batches {
 		last := off + int64(int32(binary.BigEndian.Uint32(b[23:])))
 		s.addBatch(pos, len(b), off, last, metas[i].maxTs, cfg.IndexIntervalBytes)
-		if m := &metas[i]; m.idempotent() {
+		m := &metas[i]
+		if m.idempotent() {
 			l.recordProducer(m.pid, m.epoch, m.seq, m.delta, off)
+		}
+		if m.control {
+			l.recordMarker(m.pid, m.epoch)
+		}
+		if m.txn {
+			l.trackTxn(s, m.pid, true, m.control, m.ctype, off, last)
 		}
 		pos += int64(len(b))
 		off = last + 1
 	}
 	s.size = pos
+	if err := s.writeTxnEntries(); err != nil {
+		// The marker is in the log; the index entry is rebuilt by the
+		// replay after an unclean stop, which Close then forces.
+		l.logger.Error("writing aborted-transaction index", "dir", l.dir, "segment", s.base, "err", err)
+		l.txnErr = err
+	}
 	l.next.Store(next)
+	l.lso.Store(l.computeLSO())
 	l.unflushed += count
 	needFlush := cfg.SyncWrites || l.unflushed >= cfg.FlushMessages
 	info := AppendInfo{FirstOffset: first, LastOffset: next - 1, LogAppendTime: -1, LogStartOffset: l.start.Load(), RecordCount: count}
@@ -875,7 +906,11 @@ func (l *Log) Close() error {
 			errs = append(errs, storageErr(s.log.Sync()), s.syncIndexes())
 		}
 	}
-	errs = append(errs, writeCheckpoint(l.dir, recoveryPointFile, l.next.Load()),
+	rp := l.next.Load()
+	if l.txnErr != nil {
+		rp = 0 // recover and replay everything: rebuilds the aborted-transaction indexes
+	}
+	errs = append(errs, l.txnErr, writeCheckpoint(l.dir, recoveryPointFile, rp),
 		writeCheckpoint(l.dir, logStartOffsetFile, l.start.Load()),
 		l.writeSnapshot(l.next.Load(), true))
 	for _, s := range l.segs {

@@ -30,7 +30,7 @@ const (
 	producerBatches  = 5 // batches remembered per producer, as in Kafka
 	snapshotsKept    = 3
 	snapshotMagic    = "EDPS"
-	snapshotVersion  = 1
+	snapshotVersion  = 2 // 2 adds the open transactions; 1 is ignored (full replay)
 	snapshotEntryMax = 8 + 2 + 1 + producerBatches*24
 )
 
@@ -54,6 +54,8 @@ type batchMeta struct {
 	seq     int32
 	delta   int32
 	control bool
+	txn     bool  // transactional bit
+	ctype   int16 // control batches: controlAbort or controlCommit
 }
 
 func (m *batchMeta) idempotent() bool { return m.pid >= 0 && m.seq >= 0 && !m.control }
@@ -69,6 +71,12 @@ func addSeq(seq, n int32) int32 {
 func (l *Log) checkProducers(metas []batchMeta) (dup *producerBatch, err error) {
 	for i := range metas {
 		m := &metas[i]
+		if m.control {
+			if err := l.checkMarker(metas[:i], m); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if !m.idempotent() {
 			continue
 		}
@@ -96,6 +104,8 @@ func (l *Log) checkProducers(metas []batchMeta) (dup *producerBatch, err error) 
 				}
 				if n := len(st.batches); n > 0 {
 					expect = addSeq(st.batches[n-1].lastSeq, 1)
+				} else {
+					expect = 0 // the epoch came from a marker: sequences start over
 				}
 			}
 		}
@@ -112,6 +122,29 @@ func (l *Log) checkProducers(metas []batchMeta) (dup *producerBatch, err error) 
 		}
 	}
 	return nil, nil
+}
+
+// checkMarker rejects a control batch without a producer or with an epoch
+// older than the producer's (from earlier batches of the request or the
+// stored state). Caller holds mu.
+func (l *Log) checkMarker(earlier []batchMeta, m *batchMeta) error {
+	if m.pid < 0 || !m.txn {
+		return fmt.Errorf("storage: control batch without a transactional producer (id %d): %w", m.pid, kerr.InvalidRecord)
+	}
+	epoch, known := int16(0), false
+	for j := len(earlier) - 1; j >= 0; j-- {
+		if p := &earlier[j]; p.pid == m.pid && (p.control || p.idempotent()) {
+			epoch, known = p.epoch, true
+			break
+		}
+	}
+	if st := l.producers[m.pid]; !known && st != nil {
+		epoch, known = st.epoch, true
+	}
+	if known && m.epoch < epoch {
+		return fmt.Errorf("storage: producer %d: marker epoch %d is older than %d: %w", m.pid, m.epoch, epoch, kerr.InvalidProducerEpoch)
+	}
+	return nil
 }
 
 // recordProducer updates the state with a batch now in the log. Caller
@@ -136,7 +169,7 @@ func (l *Log) recordProducer(pid int64, epoch int16, seq, delta int32, firstOff 
 // fsynced; otherwise a torn snapshot is detected by its CRC and skipped.
 // Caller holds mu.
 func (l *Log) writeSnapshot(offset int64, durable bool) error {
-	b := make([]byte, 0, 17+len(l.producers)*snapshotEntryMax+4)
+	b := make([]byte, 0, 17+len(l.producers)*snapshotEntryMax+4+len(l.openTxns)*16+4)
 	b = append(b, snapshotMagic...)
 	b = append(b, snapshotVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(offset))
@@ -152,6 +185,11 @@ func (l *Log) writeSnapshot(offset int64, durable bool) error {
 			b = binary.BigEndian.AppendUint64(b, uint64(pb.firstOff))
 			b = binary.BigEndian.AppendUint64(b, uint64(pb.lastOff))
 		}
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(l.openTxns)))
+	for _, pid := range slices.Sorted(maps.Keys(l.openTxns)) {
+		b = binary.BigEndian.AppendUint64(b, uint64(pid))
+		b = binary.BigEndian.AppendUint64(b, uint64(l.openTxns[pid]))
 	}
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 	path := segName(l.dir, offset, snapshotSuffix)
@@ -195,17 +233,24 @@ func listSnapshots(dir string) []int64 {
 	return offs
 }
 
-var errBadSnapshot = errors.New("storage: bad producer state snapshot")
+var (
+	errBadSnapshot = errors.New("storage: bad producer state snapshot")
+	errOldSnapshot = errors.New("storage: producer state snapshot of an older version")
+)
 
-// readSnapshot parses a snapshot file.
-func readSnapshot(path string) (int64, map[int64]*producerState, error) {
+// readSnapshot parses a snapshot file: its offset, producers and open
+// transactions.
+func readSnapshot(path string) (int64, map[int64]*producerState, map[int64]int64, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	if len(b) < 21 || string(b[:4]) != snapshotMagic || b[4] != snapshotVersion ||
+	if len(b) >= 5 && string(b[:4]) == snapshotMagic && b[4] < snapshotVersion {
+		return 0, nil, nil, errOldSnapshot
+	}
+	if len(b) < 25 || string(b[:4]) != snapshotMagic || b[4] != snapshotVersion ||
 		crc32.Checksum(b[:len(b)-4], crcTable) != binary.BigEndian.Uint32(b[len(b)-4:]) {
-		return 0, nil, errBadSnapshot
+		return 0, nil, nil, errBadSnapshot
 	}
 	offset := int64(binary.BigEndian.Uint64(b[5:]))
 	n := binary.BigEndian.Uint32(b[13:])
@@ -213,14 +258,14 @@ func readSnapshot(path string) (int64, map[int64]*producerState, error) {
 	out := make(map[int64]*producerState, min(int(n), len(p)/11))
 	for range n {
 		if len(p) < 11 {
-			return 0, nil, errBadSnapshot
+			return 0, nil, nil, errBadSnapshot
 		}
 		pid := int64(binary.BigEndian.Uint64(p))
 		st := &producerState{epoch: int16(binary.BigEndian.Uint16(p[8:]))}
 		nb := int(p[10])
 		p = p[11:]
 		if nb > producerBatches || len(p) < nb*24 {
-			return 0, nil, errBadSnapshot
+			return 0, nil, nil, errBadSnapshot
 		}
 		st.batches = make([]producerBatch, nb, producerBatches)
 		for i := range nb {
@@ -232,46 +277,116 @@ func readSnapshot(path string) (int64, map[int64]*producerState, error) {
 		}
 		out[pid] = st
 	}
-	if len(p) != 0 {
-		return 0, nil, errBadSnapshot
+	if len(p) < 4 {
+		return 0, nil, nil, errBadSnapshot
 	}
-	return offset, out, nil
+	nt := binary.BigEndian.Uint32(p)
+	p = p[4:]
+	if uint64(len(p)) != uint64(nt)*16 {
+		return 0, nil, nil, errBadSnapshot
+	}
+	txns := make(map[int64]int64, nt)
+	for range nt {
+		pid, first := int64(binary.BigEndian.Uint64(p)), int64(binary.BigEndian.Uint64(p[8:]))
+		if pid < 0 || first < 0 || first >= offset {
+			return 0, nil, nil, errBadSnapshot
+		}
+		txns[pid] = first
+		p = p[16:]
+	}
+	return offset, out, txns, nil
 }
 
-// loadProducers rebuilds the producer state at open: the newest valid
-// snapshot at or below the log end, then the batch headers after it.
-func (l *Log) loadProducers() error {
+// loadProducers rebuilds the producer state, the open transactions and the
+// aborted-transaction indexes at open: the newest valid snapshot at or below
+// both the log end and bound (where recovery re-validated the log from),
+// then the batch headers after it. Index entries of the replayed part are
+// rebuilt; a .txnindex that fails its checks forces a replay of the whole
+// log.
+func (l *Log) loadProducers(bound int64) error {
 	next := l.next.Load()
 	from := l.segs[0].base
 	l.producers = map[int64]*producerState{}
+	l.openTxns = map[int64]int64{}
+	indexesOK := true
+	for _, s := range l.segs {
+		if !s.loadTxnIndex() {
+			l.logger.Warn("rebuilding bad aborted-transaction index", "dir", l.dir, "segment", s.base)
+			indexesOK = false
+		}
+	}
 	snaps := listSnapshots(l.dir)
-	for i := len(snaps) - 1; i >= 0; i-- {
+	for i := len(snaps) - 1; i >= 0 && indexesOK; i-- {
 		path := segName(l.dir, snaps[i], snapshotSuffix)
 		if snaps[i] > next {
 			os.Remove(path) // the log was truncated below it
 			continue
 		}
-		off, st, err := readSnapshot(path)
+		if snaps[i] > bound {
+			continue // the replay must cover every recovered segment
+		}
+		off, st, txns, err := readSnapshot(path)
 		if err != nil || off != snaps[i] {
-			l.logger.Warn("ignoring bad producer state snapshot", "file", path, "err", err)
+			if errors.Is(err, errOldSnapshot) {
+				l.logger.Info("replaying log instead of old-format producer state snapshot", "file", path)
+			} else {
+				l.logger.Warn("ignoring bad producer state snapshot", "file", path, "err", err)
+			}
 			os.Remove(path)
 			continue
 		}
-		from, l.producers = max(off, from), st
+		from, l.producers, l.openTxns = max(off, from), st, txns
 		break
 	}
+	for _, s := range l.segs[l.segIndex(from):] {
+		s.aborted = slices.DeleteFunc(s.aborted, func(e abortedEntry) bool { return e.last >= from })
+	}
+	var buf []byte
 	for i := l.segIndex(from); i < len(l.segs) && from < next; i++ {
 		s := l.segs[i]
-		err := s.scanHeaders(s.lookup(from), func(_ int64, h []byte) bool {
+		var rerr error
+		err := s.scanHeaders(s.lookup(from), func(pos int64, h []byte) bool {
 			hd, _ := recordbatch.ParseHeader(h)
-			if hd.LastOffset() >= from && hd.ProducerID >= 0 && hd.BaseSequence >= 0 && !hd.Control() {
-				l.recordProducer(hd.ProducerID, hd.ProducerEpoch, hd.BaseSequence, hd.LastOffsetDelta, hd.BaseOffset)
+			if hd.LastOffset() < from {
+				return true
+			}
+			switch {
+			case hd.Control() && hd.ProducerID >= 0:
+				size := hd.Size()
+				if size > 1<<20 {
+					rerr = fmt.Errorf("storage: control batch of %d bytes at %d", size, hd.BaseOffset)
+					return false
+				}
+				buf = slices.Grow(buf[:0], size)[:size]
+				if _, err := s.log.ReadAt(buf, pos); err != nil {
+					rerr = storageErr(err)
+					return false
+				}
+				typ, err := controlType(buf)
+				if err != nil {
+					return true // not a transaction marker
+				}
+				l.recordMarker(hd.ProducerID, hd.ProducerEpoch)
+				l.trackTxn(s, hd.ProducerID, hd.Transactional(), true, typ, hd.BaseOffset, hd.LastOffset())
+			case hd.Control():
+			default:
+				if hd.ProducerID >= 0 && hd.BaseSequence >= 0 {
+					l.recordProducer(hd.ProducerID, hd.ProducerEpoch, hd.BaseSequence, hd.LastOffsetDelta, hd.BaseOffset)
+				}
+				l.trackTxn(s, hd.ProducerID, hd.Transactional(), false, 0, hd.BaseOffset, hd.LastOffset())
 			}
 			return true
 		}, recordbatch.HeaderSize)
+		if err == nil {
+			err = rerr
+		}
+		if err == nil {
+			err = s.rewriteTxnIndex()
+		}
 		if err != nil {
 			return fmt.Errorf("storage: replaying producer state from segment %d: %w", s.base, err)
 		}
 	}
+	l.lso.Store(l.computeLSO())
 	return nil
 }

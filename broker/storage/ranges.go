@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"sync"
@@ -68,9 +69,10 @@ func (r *FileRange) ReadAll() ([]byte, error) {
 
 // RangeInfo is the result of ReadRange.
 type RangeInfo struct {
-	Records        FileRange
-	HighWatermark  int64
-	LogStartOffset int64
+	Records          FileRange
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
 }
 
 // ReadRange is Read without the copy: it locates the same whole batches
@@ -79,18 +81,36 @@ type RangeInfo struct {
 // when there are none. On success the caller owns Records and must Release
 // it. Errors are those of Read.
 func (l *Log) ReadRange(offset int64, maxBytes int) (RangeInfo, error) {
+	return l.readRange(offset, maxBytes, false)
+}
+
+// ReadRangeStable is ReadRange for read_committed consumers: it returns
+// only whole batches below the last stable offset (none when offset is at
+// or above it; an offset up to the high watermark is still in range).
+func (l *Log) ReadRangeStable(offset int64, maxBytes int) (RangeInfo, error) {
+	return l.readRange(offset, maxBytes, true)
+}
+
+func (l *Log) readRange(offset int64, maxBytes int, stable bool) (RangeInfo, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
 		return RangeInfo{}, errClosed
 	}
-	info := RangeInfo{HighWatermark: l.next.Load(), LogStartOffset: l.start.Load()}
+	info := RangeInfo{HighWatermark: l.next.Load(), LastStableOffset: l.lso.Load(), LogStartOffset: l.start.Load()}
 	if offset < info.LogStartOffset || offset > info.HighWatermark {
 		return info, fmt.Errorf("storage: offset %d outside [%d, %d]: %w", offset, info.LogStartOffset, info.HighWatermark, kerr.OffsetOutOfRange)
 	}
-	for i := l.segIndex(offset); i < len(l.segs); i++ {
+	end := int64(math.MaxInt64)
+	if stable {
+		end = info.LastStableOffset
+		if offset >= end {
+			return info, nil
+		}
+	}
+	for i := l.segIndex(offset); i < len(l.segs) && l.segs[i].base < end; i++ {
 		s := l.segs[i]
-		r, err := s.locate(offset, maxBytes)
+		r, err := s.locate(offset, maxBytes, end)
 		if err != nil {
 			return info, err
 		}
@@ -108,9 +128,9 @@ func (l *Log) ReadRange(offset int64, maxBytes int) (RangeInfo, error) {
 var scanBufs = sync.Pool{New: func() any { return new([8 << 10]byte) }}
 
 // locate finds the batches read would return, reading only batch headers
-// (and, where the sparse index allows, not even those). Caller holds
-// Log.mu.
-func (s *segment) locate(offset int64, maxBytes int) (FileRange, error) {
+// (and, where the sparse index allows, not even those), stopping before the
+// first batch at or after end. Caller holds Log.mu.
+func (s *segment) locate(offset int64, maxBytes int, end int64) (FileRange, error) {
 	bp := scanBufs.Get().(*[8 << 10]byte)
 	defer scanBufs.Put(bp)
 	buf := bp[:]
@@ -148,6 +168,9 @@ func (s *segment) locate(offset int64, maxBytes int) (FileRange, error) {
 		if last < offset {
 			return true
 		}
+		if base >= end {
+			return false
+		}
 		r = FileRange{Pos: pos, Size: int64(size), FirstOffset: base, NextOffset: last + 1}
 		return false
 	})
@@ -155,28 +178,30 @@ func (s *segment) locate(offset int64, maxBytes int) (FileRange, error) {
 		return FileRange{}, err
 	}
 	limit := r.Pos + int64(max(maxBytes, 0))
-	end := r.Pos + r.Size
-	if s.size <= limit {
+	stop := r.Pos + r.Size
+	if s.size <= limit && s.next <= end {
 		r.Size, r.NextOffset = s.size-r.Pos, s.next
 		return r, nil
 	}
 	// Jump to the last indexed batch that still fits, then walk on.
-	i := sort.Search(len(s.idx), func(i int) bool { return int64(s.idx[i].pos) > limit })
-	if i > 0 && int64(s.idx[i-1].pos) > end {
-		end = int64(s.idx[i-1].pos)
+	i := sort.Search(len(s.idx), func(i int) bool {
+		return int64(s.idx[i].pos) > limit || s.base+int64(s.idx[i].rel) > end
+	})
+	if i > 0 && int64(s.idx[i-1].pos) > stop {
+		stop = int64(s.idx[i-1].pos)
 		r.NextOffset = s.base + int64(s.idx[i-1].rel)
 	}
-	err = walk(end, func(pos, base, last int64, size int) bool {
-		if pos+int64(size) > limit {
+	err = walk(stop, func(pos, base, last int64, size int) bool {
+		if pos+int64(size) > limit || base >= end {
 			r.NextOffset = base
 			return false
 		}
-		end, r.NextOffset = pos+int64(size), last+1
+		stop, r.NextOffset = pos+int64(size), last+1
 		return true
 	})
 	if err != nil {
 		return FileRange{}, err
 	}
-	r.Size = end - r.Pos
+	r.Size = stop - r.Pos
 	return r, nil
 }

@@ -61,6 +61,9 @@ type segment struct {
 	createdMs    int64 // time base for segment.ms
 	firstBatchTs int64
 
+	aborted    []abortedEntry // aborted-transaction index, by marker offset
+	txnWritten int            // entries already in the .txnindex file
+
 	// refMu guards refs and closing: outstanding FileRanges keep the file
 	// open after close (see FileRange).
 	refMu   sync.Mutex
@@ -179,6 +182,9 @@ func (s *segment) syncIndexes() error {
 		if err := syncPath(segName(s.dir, s.base, suf)); err != nil {
 			return err
 		}
+	}
+	if s.txnWritten > 0 {
+		return syncPath(segName(s.dir, s.base, txnIndexSuffix))
 	}
 	return nil
 }
@@ -437,7 +443,7 @@ func (s *segment) release() {
 func (s *segment) remove() error {
 	s.close()
 	var first error
-	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if err := os.Remove(segName(s.dir, s.base, suf)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
 			first = storageErr(err)
 		}
