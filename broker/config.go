@@ -61,6 +61,12 @@ type Config struct {
 	// time-based work (segment.ms rolls, flush.ms, retention, compaction).
 	// Default 1 s.
 	MaintenanceInterval time.Duration
+	// ProducerIDExpiration is how long the broker keeps the state of an
+	// idempotent producer without an open transaction after its last write
+	// to a partition (Kafka's producer.id.expiration.ms, a broker config).
+	// The timestamp of the producer's last batch counts, as in Kafka; the
+	// check runs every 10 minutes. Default 24 h.
+	ProducerIDExpiration time.Duration
 	// Logger receives the broker's logs. Nil discards them.
 	Logger *slog.Logger
 	// Registerer receives the broker's Prometheus metrics. Nil: a private
@@ -77,6 +83,7 @@ const (
 	DefaultOffsetsTopicPartitions     = 50
 	DefaultTransactionTopicPartitions = 50
 	DefaultMaintenanceInterval        = time.Second
+	DefaultProducerIDExpiration       = 24 * time.Hour
 )
 
 // DefaultConfig returns the configuration `eddy broker` starts with.
@@ -91,6 +98,7 @@ func DefaultConfig() Config {
 		OffsetsTopicPartitions:     DefaultOffsetsTopicPartitions,
 		TransactionTopicPartitions: DefaultTransactionTopicPartitions,
 		MaintenanceInterval:        DefaultMaintenanceInterval,
+		ProducerIDExpiration:       DefaultProducerIDExpiration,
 	}
 }
 
@@ -140,6 +148,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaintenanceInterval <= 0 {
 		return bad("maintenance interval %v <= 0", c.MaintenanceInterval)
+	}
+	if c.ProducerIDExpiration < time.Millisecond {
+		return bad("producer id expiration %v < 1ms", c.ProducerIDExpiration)
 	}
 	if _, err := storage.ParseTopicConfig(c.TopicDefaults, storage.DefaultConfig()); err != nil {
 		return bad("topic defaults: %v", err)

@@ -31,6 +31,7 @@ var coreAPIs = []apiRange{
 	{37, 0, 3}, // CreatePartitions
 	{44, 0, 1}, // IncrementalAlterConfigs
 	{60, 0, 1}, // DescribeCluster
+	{61, 0, 0}, // DescribeProducers
 }
 
 // groupAPIs are answered by the group coordinator.
@@ -138,6 +139,8 @@ func (s *Server) handle(c *conn, r *request) (kmsg.Response, int16, error) {
 		resp = s.handleIncrementalAlterConfigs(rc, req)
 	case *kmsg.DescribeClusterRequest:
 		resp = s.handleDescribeCluster(req)
+	case *kmsg.DescribeProducersRequest:
+		resp = s.handleDescribeProducers(rc, req)
 	case *kmsg.InitProducerIDRequest, *kmsg.AddPartitionsToTxnRequest, *kmsg.AddOffsetsToTxnRequest,
 		*kmsg.EndTxnRequest, *kmsg.DescribeTransactionsRequest, *kmsg.ListTransactionsRequest:
 		if s.txn == nil {

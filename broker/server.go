@@ -83,7 +83,8 @@ type Server struct {
 
 // New validates cfg and returns a server that is not yet started. Zero
 // values of DataDir, Listen, DefaultPartitions, MaxRequestBytes,
-// OffsetsTopicPartitions and MaintenanceInterval take their defaults.
+// OffsetsTopicPartitions, MaintenanceInterval and ProducerIDExpiration take
+// their defaults.
 func New(cfg Config) (*Server, error) {
 	def := DefaultConfig()
 	if cfg.DataDir == "" {
@@ -103,6 +104,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaintenanceInterval == 0 {
 		cfg.MaintenanceInterval = def.MaintenanceInterval
+	}
+	if cfg.ProducerIDExpiration == 0 {
+		cfg.ProducerIDExpiration = def.ProducerIDExpiration
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -204,6 +208,7 @@ func (s *Server) Start() (err error) {
 		return fmt.Errorf("topic defaults: %w", err)
 	}
 	base.SyncWrites = cfg.SyncWrites
+	base.ProducerIDExpirationMs = cfg.ProducerIDExpiration.Milliseconds()
 	tm := newTopicManager(cfg.DataDir, base, s.logger, s.metrics)
 	if err := tm.load(); err != nil {
 		return err

@@ -41,7 +41,7 @@ type topicManager struct {
 	dir     string
 	logger  *slog.Logger
 	metrics *metrics
-	base    storage.Config // broker-wide defaults with SyncWrites applied
+	base    storage.Config // broker-wide defaults with SyncWrites and ProducerIDExpirationMs applied
 
 	admin sync.Mutex // serializes changes (create, delete, alter) and metadata writes
 
@@ -178,6 +178,7 @@ func (m *topicManager) topicConfig(overrides map[string]string) (storage.Config,
 		return cfg, err
 	}
 	cfg.SyncWrites = m.base.SyncWrites
+	cfg.ProducerIDExpirationMs = m.base.ProducerIDExpirationMs
 	return cfg, nil
 }
 

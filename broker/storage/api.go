@@ -32,6 +32,12 @@ type Config struct {
 	MessageTimestampBeforeMaxMs int64
 	MessageTimestampAfterMaxMs  int64
 	SyncWrites                  bool // broker --sync-writes: fsync before Append returns
+	// ProducerIDExpirationMs is the broker config producer.id.expiration.ms:
+	// the state of an idempotent producer without an open transaction is
+	// dropped once its last batch's timestamp is this old. 0 means Kafka's
+	// default, 1 day. Like SyncWrites it is not a topic config (ToMap and
+	// ParseTopicConfig leave it alone).
+	ProducerIDExpirationMs int64
 }
 
 // Options are the non-config inputs of Open.

@@ -224,6 +224,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%v: %w", err, kerr.InvalidConfig)
 		}
 	}
+	if c.ProducerIDExpirationMs < 0 {
+		return fmt.Errorf("producer.id.expiration.ms must not be negative, got %d: %w", c.ProducerIDExpirationMs, kerr.InvalidConfig)
+	}
 	if p, _ := normalizePolicy(c.CleanupPolicy); p != c.CleanupPolicy {
 		return fmt.Errorf("cleanup.policy %q must be delete, compact or compact,delete: %w", c.CleanupPolicy, kerr.InvalidConfig)
 	}

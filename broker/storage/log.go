@@ -49,6 +49,7 @@ type Log struct {
 
 	rpWritten     int64 // last recovery point written to its checkpoint
 	cleanerOffset int64 // compaction has cleaned everything below it
+	expiryChecked int64 // ms: when Maintain last looked for expired producers
 
 	producers map[int64]*producerState // idempotent producers, by ID
 	openTxns  map[int64]int64          // producer ID → first offset of its open transaction
@@ -374,7 +375,7 @@ func (l *Log) append(records []byte, allowControl bool) (AppendInfo, error) {
 		m := batchMeta{maxTs: info.RecordsMaxTimestamp, pid: info.ProducerID, epoch: info.ProducerEpoch,
 			seq: info.BaseSequence, delta: info.LastOffsetDelta, control: info.Control(), txn: info.Transactional()}
 		if m.control {
-			if m.ctype, err = controlType(b); err != nil {
+			if m.ctype, m.coordEpoch, err = controlType(b); err != nil {
 				return AppendInfo{}, err
 			}
 		}
@@ -432,10 +433,10 @@ func (l *Log) append(records []byte, allowControl bool) (AppendInfo, error) {
 		s.addBatch(pos, len(b), off, last, metas[i].maxTs, cfg.IndexIntervalBytes)
 		m := &metas[i]
 		if m.idempotent() {
-			l.recordProducer(m.pid, m.epoch, m.seq, m.delta, off)
+			l.recordProducer(m.pid, m.epoch, m.seq, m.delta, off, m.maxTs)
 		}
 		if m.control {
-			l.recordMarker(m.pid, m.epoch)
+			l.recordMarker(m.pid, m.epoch, m.coordEpoch, m.maxTs)
 		}
 		if m.txn {
 			l.trackTxn(s, m.pid, true, m.control, m.ctype, off, last)
@@ -787,8 +788,10 @@ func (l *Log) SetConfig(cfg Config) {
 }
 
 // Maintain runs time-based work due at now: segment.ms rolls, flush.ms
-// flushes, retention, the recovery-point checkpoint, and compaction when
-// the dirty ratio calls for it. Call it periodically (every second or so).
+// flushes, retention, the recovery-point checkpoint, producer-state expiry
+// (checked every 10 minutes, Kafka's producer.id.expiration.check.interval.ms)
+// and compaction when the dirty ratio calls for it. Call it periodically
+// (every second or so).
 //
 // With cleanup.policy compact, Maintain may take as long as rewriting the
 // log takes; Append, Read and Flush proceed meanwhile.
@@ -810,6 +813,10 @@ func (l *Log) Maintain(now time.Time) error {
 	}
 	if strings.Contains(cfg.CleanupPolicy, CleanupDelete) {
 		errs = append(errs, l.retain(cfg, nowMs))
+	}
+	if nowMs-l.expiryChecked >= producerExpiryCheckMs {
+		l.expireProducers(&cfg, nowMs)
+		l.expiryChecked = nowMs
 	}
 	flush := l.unflushed > 0 && nowMs-l.lastFlush >= cfg.FlushMs
 	if !flush && len(l.dirty) > 0 {

@@ -9,6 +9,14 @@ package storage
 // The state is snapshotted to <offset>.snapshot when a segment rolls and on
 // Close; Open loads the newest valid snapshot at or below the log end and
 // replays the batch headers after it.
+//
+// A producer without an open transaction whose last batch (or marker) has a
+// timestamp older than producer.id.expiration.ms is forgotten, as in Kafka:
+// Maintain drops it (checking every producerExpiryCheckMs), and the next
+// snapshot no longer holds it.
+// Its next batch is then accepted at any sequence number, which is what
+// Kafka does since 2.5 (KIP-360) for a producer it has no state of, instead
+// of the UNKNOWN_PRODUCER_ID of earlier releases.
 
 import (
 	"encoding/binary"
@@ -30,8 +38,16 @@ const (
 	producerBatches  = 5 // batches remembered per producer, as in Kafka
 	snapshotsKept    = 3
 	snapshotMagic    = "EDPS"
-	snapshotVersion  = 2 // 2 adds the open transactions; 1 is ignored (full replay)
-	snapshotEntryMax = 8 + 2 + 1 + producerBatches*24
+	snapshotVersion  = 3 // 2 added the open transactions, 3 the timestamps and coordinator epochs; older ones are ignored (full replay)
+	snapshotEntryMin = 8 + 2 + 8 + 4 + 1
+	snapshotEntryMax = snapshotEntryMin + producerBatches*24
+
+	// DefaultProducerIDExpirationMs is Kafka's producer.id.expiration.ms
+	// default, 1 day; Config.ProducerIDExpirationMs 0 stands for it.
+	DefaultProducerIDExpirationMs = 24 * 3600 * 1000
+	// producerExpiryCheckMs is how often Maintain looks for expired
+	// producers: Kafka's producer.id.expiration.check.interval.ms default.
+	producerExpiryCheckMs = 10 * 60 * 1000
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -42,8 +58,67 @@ type producerBatch struct {
 }
 
 type producerState struct {
-	epoch   int16
-	batches []producerBatch // oldest first, at most producerBatches
+	epoch      int16
+	batches    []producerBatch // oldest first, at most producerBatches
+	lastTs     int64           // max timestamp of the last batch or marker
+	coordEpoch int32           // coordinator epoch of the last marker, -1 before one
+}
+
+// ProducerInfo describes one producer whose idempotent state a log keeps,
+// as DescribeProducers reports it.
+type ProducerInfo struct {
+	ProducerID       int64
+	ProducerEpoch    int16
+	LastSequence     int32 // last sequence of its last batch, -1 when none is remembered
+	LastTimestamp    int64 // max timestamp of its last batch or marker
+	CoordinatorEpoch int32 // coordinator epoch of its last marker, -1 when none
+	TxnStartOffset   int64 // first offset of its open transaction, -1 when none
+}
+
+// Producers returns the producers whose state the log keeps, by producer
+// ID: every producer that wrote an idempotent batch or had a marker written
+// and has not expired (see Config.ProducerIDExpirationMs).
+func (l *Log) Producers() []ProducerInfo {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil
+	}
+	out := make([]ProducerInfo, 0, len(l.producers))
+	for _, pid := range slices.Sorted(maps.Keys(l.producers)) {
+		st := l.producers[pid]
+		pi := ProducerInfo{ProducerID: pid, ProducerEpoch: st.epoch, LastSequence: -1, LastTimestamp: st.lastTs,
+			CoordinatorEpoch: st.coordEpoch, TxnStartOffset: -1}
+		if n := len(st.batches); n > 0 {
+			pi.LastSequence = st.batches[n-1].lastSeq
+		}
+		if first, ok := l.openTxns[pid]; ok {
+			pi.TxnStartOffset = first
+		}
+		out = append(out, pi)
+	}
+	return out
+}
+
+// producerExpirationMs is the effective producer.id.expiration.ms.
+func (c *Config) producerExpirationMs() int64 {
+	if c.ProducerIDExpirationMs <= 0 {
+		return DefaultProducerIDExpirationMs
+	}
+	return c.ProducerIDExpirationMs
+}
+
+// expireProducers drops the producers without an open transaction whose
+// last timestamp is at least producer.id.expiration.ms before nowMs, as
+// Kafka's ProducerStateManager does. Caller holds mu (or is loading the
+// log).
+func (l *Log) expireProducers(cfg *Config, nowMs int64) {
+	exp := cfg.producerExpirationMs()
+	for pid, st := range l.producers {
+		if _, open := l.openTxns[pid]; !open && nowMs-st.lastTs >= exp {
+			delete(l.producers, pid)
+		}
+	}
 }
 
 // batchMeta is what Append needs to know about each batch of a request.
@@ -56,6 +131,8 @@ type batchMeta struct {
 	control bool
 	txn     bool  // transactional bit
 	ctype   int16 // control batches: controlAbort or controlCommit
+
+	coordEpoch int32 // control batches: the marker's coordinator epoch
 }
 
 func (m *batchMeta) idempotent() bool { return m.pid >= 0 && m.seq >= 0 && !m.control }
@@ -149,12 +226,13 @@ func (l *Log) checkMarker(earlier []batchMeta, m *batchMeta) error {
 
 // recordProducer updates the state with a batch now in the log. Caller
 // holds mu (or is loading the log).
-func (l *Log) recordProducer(pid int64, epoch int16, seq, delta int32, firstOff int64) {
+func (l *Log) recordProducer(pid int64, epoch int16, seq, delta int32, firstOff, maxTs int64) {
 	st := l.producers[pid]
 	if st == nil {
-		st = &producerState{epoch: epoch, batches: make([]producerBatch, 0, producerBatches)}
+		st = &producerState{epoch: epoch, batches: make([]producerBatch, 0, producerBatches), coordEpoch: -1}
 		l.producers[pid] = st
 	}
+	st.lastTs = maxTs
 	if epoch != st.epoch {
 		st.epoch, st.batches = epoch, st.batches[:0]
 	}
@@ -178,6 +256,8 @@ func (l *Log) writeSnapshot(offset int64, durable bool) error {
 		st := l.producers[pid]
 		b = binary.BigEndian.AppendUint64(b, uint64(pid))
 		b = binary.BigEndian.AppendUint16(b, uint16(st.epoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(st.lastTs))
+		b = binary.BigEndian.AppendUint32(b, uint32(st.coordEpoch))
 		b = append(b, byte(len(st.batches)))
 		for _, pb := range st.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(pb.firstSeq))
@@ -255,15 +335,16 @@ func readSnapshot(path string) (int64, map[int64]*producerState, map[int64]int64
 	offset := int64(binary.BigEndian.Uint64(b[5:]))
 	n := binary.BigEndian.Uint32(b[13:])
 	p := b[17 : len(b)-4]
-	out := make(map[int64]*producerState, min(int(n), len(p)/11))
+	out := make(map[int64]*producerState, min(int(n), len(p)/snapshotEntryMin))
 	for range n {
-		if len(p) < 11 {
+		if len(p) < snapshotEntryMin {
 			return 0, nil, nil, errBadSnapshot
 		}
 		pid := int64(binary.BigEndian.Uint64(p))
-		st := &producerState{epoch: int16(binary.BigEndian.Uint16(p[8:]))}
-		nb := int(p[10])
-		p = p[11:]
+		st := &producerState{epoch: int16(binary.BigEndian.Uint16(p[8:])),
+			lastTs: int64(binary.BigEndian.Uint64(p[10:])), coordEpoch: int32(binary.BigEndian.Uint32(p[18:]))}
+		nb := int(p[22])
+		p = p[snapshotEntryMin:]
 		if nb > producerBatches || len(p) < nb*24 {
 			return 0, nil, nil, errBadSnapshot
 		}
@@ -362,16 +443,16 @@ func (l *Log) loadProducers(bound int64) error {
 					rerr = storageErr(err)
 					return false
 				}
-				typ, err := controlType(buf)
+				typ, coordEpoch, err := controlType(buf)
 				if err != nil {
 					return true // not a transaction marker
 				}
-				l.recordMarker(hd.ProducerID, hd.ProducerEpoch)
+				l.recordMarker(hd.ProducerID, hd.ProducerEpoch, coordEpoch, hd.MaxTimestamp)
 				l.trackTxn(s, hd.ProducerID, hd.Transactional(), true, typ, hd.BaseOffset, hd.LastOffset())
 			case hd.Control():
 			default:
 				if hd.ProducerID >= 0 && hd.BaseSequence >= 0 {
-					l.recordProducer(hd.ProducerID, hd.ProducerEpoch, hd.BaseSequence, hd.LastOffsetDelta, hd.BaseOffset)
+					l.recordProducer(hd.ProducerID, hd.ProducerEpoch, hd.BaseSequence, hd.LastOffsetDelta, hd.BaseOffset, hd.MaxTimestamp)
 				}
 				l.trackTxn(s, hd.ProducerID, hd.Transactional(), false, 0, hd.BaseOffset, hd.LastOffset())
 			}

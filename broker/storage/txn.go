@@ -58,24 +58,30 @@ type abortedEntry struct {
 }
 
 // controlType returns the type of a control batch's marker (controlAbort or
-// controlCommit); other control records are rejected with INVALID_RECORD.
-func controlType(b []byte) (int16, error) {
+// controlCommit) and the coordinator epoch of its EndTxnMarker value (-1
+// when the value is too short to hold one); other control records are
+// rejected with INVALID_RECORD.
+func controlType(b []byte) (int16, int32, error) {
 	recs, err := recordbatch.Records(b)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(recs) != 1 || len(recs[0].Key) < 4 {
-		return 0, fmt.Errorf("storage: control batch must hold one record with a control key, has %d records: %w", len(recs), kerr.InvalidRecord)
+		return 0, 0, fmt.Errorf("storage: control batch must hold one record with a control key, has %d records: %w", len(recs), kerr.InvalidRecord)
 	}
 	k := recs[0].Key
 	if v := int16(binary.BigEndian.Uint16(k)); v < 0 {
-		return 0, fmt.Errorf("storage: control record key version %d: %w", v, kerr.InvalidRecord)
+		return 0, 0, fmt.Errorf("storage: control record key version %d: %w", v, kerr.InvalidRecord)
 	}
 	typ := int16(binary.BigEndian.Uint16(k[2:]))
 	if typ != controlAbort && typ != controlCommit {
-		return 0, fmt.Errorf("storage: control record type %d is not a transaction marker: %w", typ, kerr.InvalidRecord)
+		return 0, 0, fmt.Errorf("storage: control record type %d is not a transaction marker: %w", typ, kerr.InvalidRecord)
 	}
-	return typ, nil
+	coordEpoch := int32(-1)
+	if v := recs[0].Value; len(v) >= 6 {
+		coordEpoch = int32(binary.BigEndian.Uint32(v[2:]))
+	}
+	return typ, coordEpoch, nil
 }
 
 // LastStableOffset is the first offset of the earliest open transaction, or
@@ -153,18 +159,20 @@ func (l *Log) trackTxn(s *segment, pid int64, transactional, control bool, ctype
 	return e, true
 }
 
-// recordMarker applies a marker's epoch to the producer state: a newer
-// epoch fences older ones and restarts the sequence history. Caller holds
-// mu (or is loading the log).
-func (l *Log) recordMarker(pid int64, epoch int16) {
+// recordMarker applies a marker to the producer state: a newer epoch
+// fences older ones and restarts the sequence history; the marker's
+// coordinator epoch and timestamp become the producer's. Caller holds mu
+// (or is loading the log).
+func (l *Log) recordMarker(pid int64, epoch int16, coordEpoch int32, ts int64) {
 	st := l.producers[pid]
 	if st == nil {
-		l.producers[pid] = &producerState{epoch: epoch, batches: make([]producerBatch, 0, producerBatches)}
-		return
+		st = &producerState{epoch: epoch, batches: make([]producerBatch, 0, producerBatches)}
+		l.producers[pid] = st
 	}
 	if epoch != st.epoch {
 		st.epoch, st.batches = epoch, st.batches[:0]
 	}
+	st.coordEpoch, st.lastTs = coordEpoch, ts
 }
 
 func appendEntry(b []byte, e abortedEntry) []byte {
