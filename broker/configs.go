@@ -222,6 +222,31 @@ func (s *Server) handleDescribeConfigs(rc *reqCtx, req *kmsg.DescribeConfigsRequ
 	return resp
 }
 
+// alterTarget is the topic an AlterConfigs or IncrementalAlterConfigs
+// resource names, or the error that resource gets: a resource named twice
+// in one request, broker configs (static in eddy), another resource type, or
+// an unknown topic.
+func (s *Server) alterTarget(typ kmsg.ConfigResourceType, name string, duplicate bool) (*topic, error) {
+	if duplicate {
+		return nil, fmt.Errorf("resource appears more than once in the request: %w", kerr.InvalidRequest)
+	}
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+	case kmsg.ConfigResourceTypeBroker:
+		if err := s.checkBrokerName(name); err != nil {
+			return nil, err
+		}
+		return nil, errBrokerConfigStatic
+	default:
+		return nil, fmt.Errorf("resource type %v is not supported: %w", typ, kerr.InvalidRequest)
+	}
+	t := s.topics.get(name)
+	if t == nil {
+		return nil, fmt.Errorf("topic %q: %w", name, ErrTopicNotFound)
+	}
+	return t, nil
+}
+
 // errBrokerConfigStatic answers attempts to alter broker configs.
 var errBrokerConfigStatic = fmt.Errorf("broker configs are static in eddy; set them with flags and restart: %w", kerr.InvalidRequest)
 
@@ -234,22 +259,9 @@ func (s *Server) handleAlterConfigs(rc *reqCtx, req *kmsg.AlterConfigsRequest) k
 		or := kmsg.NewAlterConfigsResponseResource()
 		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
 		err := func() error {
-			if dup[resourceKey{rr.ResourceType, rr.ResourceName}] {
-				return fmt.Errorf("resource appears more than once in the request: %w", kerr.InvalidRequest)
-			}
-			switch rr.ResourceType {
-			case kmsg.ConfigResourceTypeTopic:
-			case kmsg.ConfigResourceTypeBroker:
-				if err := s.checkBrokerName(rr.ResourceName); err != nil {
-					return err
-				}
-				return errBrokerConfigStatic
-			default:
-				return fmt.Errorf("resource type %v is not supported: %w", rr.ResourceType, kerr.InvalidRequest)
-			}
-			t := s.topics.get(rr.ResourceName)
-			if t == nil {
-				return fmt.Errorf("topic %q: %w", rr.ResourceName, ErrTopicNotFound)
+			t, err := s.alterTarget(rr.ResourceType, rr.ResourceName, dup[resourceKey{rr.ResourceType, rr.ResourceName}])
+			if err != nil {
+				return err
 			}
 			next := make(map[string]string, len(rr.Configs))
 			for _, c := range rr.Configs {
@@ -277,22 +289,9 @@ func (s *Server) handleIncrementalAlterConfigs(rc *reqCtx, req *kmsg.Incremental
 		or := kmsg.NewIncrementalAlterConfigsResponseResource()
 		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
 		err := func() error {
-			if dup[resourceKey{rr.ResourceType, rr.ResourceName}] {
-				return fmt.Errorf("resource appears more than once in the request: %w", kerr.InvalidRequest)
-			}
-			switch rr.ResourceType {
-			case kmsg.ConfigResourceTypeTopic:
-			case kmsg.ConfigResourceTypeBroker:
-				if err := s.checkBrokerName(rr.ResourceName); err != nil {
-					return err
-				}
-				return errBrokerConfigStatic
-			default:
-				return fmt.Errorf("resource type %v is not supported: %w", rr.ResourceType, kerr.InvalidRequest)
-			}
-			t := s.topics.get(rr.ResourceName)
-			if t == nil {
-				return fmt.Errorf("topic %q: %w", rr.ResourceName, ErrTopicNotFound)
+			t, err := s.alterTarget(rr.ResourceType, rr.ResourceName, dup[resourceKey{rr.ResourceType, rr.ResourceName}])
+			if err != nil {
+				return err
 			}
 			next := s.topics.overrides(t)
 			if next == nil {
