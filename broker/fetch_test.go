@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -168,5 +169,45 @@ func TestFetchEmptyPartitionNotNull(t *testing.T) {
 		if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.RecordBatches == nil {
 			t.Fatalf("v%d: error %d, records nil=%v; want an empty, non-null record set", version, p.ErrorCode, p.RecordBatches == nil)
 		}
+	}
+}
+
+// TestFetchOffsetsTopicWokenByCommit checks that a fetch long-polling
+// __consumer_offsets returns when a group commits, not at MaxWait.
+func TestFetchOffsetsTopicWokenByCommit(t *testing.T) {
+	s := startServer(t)
+	ctx := testCtx(t)
+	adm := newAdmin(t, s)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "woken"); err != nil {
+		t.Fatal(err)
+	}
+	part := s.group.PartitionFor("wake-g")
+	end := s.topics.get(offsetsTopic).partition(part).log.EndOffset()
+
+	c := dialRaw(t, s)
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(11)
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 60_000, 1, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = offsetsTopic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = part, end, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	c.send(req, 1)
+
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "woken", Partition: 0, At: 1, LeaderEpoch: -1})
+	start := time.Now()
+	if _, err := adm.CommitOffsets(ctx, "wake-g", offs); err != nil {
+		t.Fatal(err)
+	}
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	c.recv(resp)
+	if waited := time.Since(start); waited > 30*time.Second {
+		t.Fatalf("fetch returned after %v: not woken by the commit", waited)
+	}
+	if p := resp.Topics[0].Partitions[0]; len(p.RecordBatches) == 0 {
+		t.Fatalf("fetch returned without the commit's record (error %d)", p.ErrorCode)
 	}
 }

@@ -23,6 +23,13 @@ func newCoordinator(s *Server, logs []*storage.Log) (coordinator, func() []commi
 	c, err := group.New(group.Config{
 		Logs:   logs,
 		Logger: s.logger,
+		Appended: func(partition int32) {
+			if t := s.topics.get(offsetsTopic); t != nil {
+				if p := t.partition(partition); p != nil {
+					p.wake()
+				}
+			}
+		},
 		// s.txn starts after this coordinator, before any connection.
 		VerifyTxnOffsetCommit: func(transactionalID string, producerID int64, producerEpoch int16, grp string) error {
 			if s.txn == nil {

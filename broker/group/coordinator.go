@@ -72,6 +72,10 @@ type Config struct {
 	// called without the coordinator's locks held. Nil skips the check;
 	// the coordinator still fences epochs older than the newest it saw.
 	VerifyTxnOffsetCommit func(transactionalID string, producerID int64, producerEpoch int16, group string) error
+	// Appended, when set, is called after every append the coordinator
+	// makes to a __consumer_offsets partition, so the broker can wake
+	// fetches waiting on that partition. It must not block.
+	Appended func(partition int32)
 }
 
 // CommittedOffset is one committed offset, for lag metrics.

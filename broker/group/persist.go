@@ -106,6 +106,9 @@ func (c *Coordinator) appendBatch(partition int32, opts recordbatch.BuildOptions
 	if err != nil {
 		return 0, fmt.Errorf("append to __consumer_offsets-%d: %w", partition, err)
 	}
+	if c.cfg.Appended != nil {
+		c.cfg.Appended(partition)
+	}
 	return info.FirstOffset, nil
 }
 
