@@ -57,6 +57,10 @@ type Config struct {
 	// ClusterID is the cluster id. Empty: generated on first start and
 	// kept in DataDir/meta.properties.
 	ClusterID string
+	// ConnectionsMaxIdle closes a connection that has had no request in
+	// flight and no traffic for this long (Kafka's
+	// connections.max.idle.ms). Default 10 minutes.
+	ConnectionsMaxIdle time.Duration
 	// MaintenanceInterval is how often every partition log runs its
 	// time-based work (segment.ms rolls, flush.ms, retention, compaction).
 	// Default 1 s.
@@ -83,6 +87,7 @@ const (
 	DefaultOffsetsTopicPartitions     = 50
 	DefaultTransactionTopicPartitions = 50
 	DefaultMaintenanceInterval        = time.Second
+	DefaultConnectionsMaxIdle         = 10 * time.Minute
 	DefaultProducerIDExpiration       = 24 * time.Hour
 )
 
@@ -98,6 +103,7 @@ func DefaultConfig() Config {
 		OffsetsTopicPartitions:     DefaultOffsetsTopicPartitions,
 		TransactionTopicPartitions: DefaultTransactionTopicPartitions,
 		MaintenanceInterval:        DefaultMaintenanceInterval,
+		ConnectionsMaxIdle:         DefaultConnectionsMaxIdle,
 		ProducerIDExpiration:       DefaultProducerIDExpiration,
 	}
 }
@@ -145,6 +151,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeID < 0 {
 		return bad("node id %d < 0", c.NodeID)
+	}
+	if c.ConnectionsMaxIdle <= 0 {
+		return bad("connections max idle %v <= 0", c.ConnectionsMaxIdle)
 	}
 	if c.MaintenanceInterval <= 0 {
 		return bad("maintenance interval %v <= 0", c.MaintenanceInterval)

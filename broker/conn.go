@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -36,7 +37,19 @@ type conn struct {
 	br     *bufio.Reader
 	remote string
 
+	// pending counts requests read and not yet answered (or dropped);
+	// lastActive is when a request was last read or a response written
+	// (UnixNano). The maintenance loop closes a connection idle on both.
+	pending    atomic.Int32
+	lastActive atomic.Int64
+
 	closeOnce sync.Once
+}
+
+// idleSince reports whether the connection has had nothing in flight and no
+// traffic since before t.
+func (c *conn) idleSince(t time.Time) bool {
+	return c.pending.Load() == 0 && c.lastActive.Load() < t.UnixNano()
 }
 
 // request is one decoded request frame.
@@ -121,6 +134,8 @@ func (c *conn) readLoop(reqs chan<- *request) error {
 			return err
 		}
 		r.start = time.Now()
+		c.pending.Add(1)
+		c.lastActive.Store(r.start.UnixNano())
 		if r.key == 26 && c.s.txn != nil { // EndTxn
 			r.arrived = c.s.txn.Arrived(c.ctx)
 		}
@@ -213,10 +228,12 @@ func (c *conn) handleLoop(reqs <-chan *request, out chan<- outFrame) {
 		if err != nil {
 			c.s.logger.Warn("closing connection", "remote", c.remote, "api", kmsg.NameForKey(r.key), "reason", err)
 			c.close()
+			c.pending.Add(-1)
 			continue // drain the queue; the socket is closed
 		}
 		c.s.metrics.observe(r.key, code, time.Since(r.start).Seconds())
 		if resp == nil {
+			c.pending.Add(-1)
 			continue // acks=0 produce
 		}
 		if fr, ok := resp.(*fetchResponse); ok {
@@ -224,6 +241,7 @@ func (c *conn) handleLoop(reqs <-chan *request, out chan<- outFrame) {
 			if err != nil {
 				c.s.logger.Error("closing connection", "remote", c.remote, "api", kmsg.NameForKey(r.key), "reason", err)
 				c.close()
+				c.pending.Add(-1)
 				continue
 			}
 			out <- f
@@ -264,6 +282,8 @@ func (c *conn) writeLoop(out <-chan outFrame) {
 			}
 		}
 		f.release()
+		c.lastActive.Store(time.Now().UnixNano())
+		c.pending.Add(-1)
 	}
 	if werr == nil {
 		bw.Flush()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -230,4 +231,42 @@ func TestManyConnections(t *testing.T) {
 		c.nc.Close()
 	}
 	eventually(t, "connections closed", func() bool { return openConns() == 0 })
+}
+
+// TestIdleConnectionClosed checks connections.max.idle.ms: a connection
+// with nothing in flight is closed once idle for ConnectionsMaxIdle, while
+// one whose long-poll fetch outlasts that limit is not.
+func TestIdleConnectionClosed(t *testing.T) {
+	s := startServer(t, func(c *Config) {
+		c.ConnectionsMaxIdle = 300 * time.Millisecond
+		c.MaintenanceInterval = 50 * time.Millisecond
+	})
+	ctx := testCtx(t)
+	if _, err := newAdmin(t, s).CreateTopic(ctx, 1, 1, nil, "idle"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Busy: a fetch waiting 1.5 s, five times the idle limit, gets its answer.
+	busy := dialRaw(t, s)
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(11)
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 1500, 1, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "idle"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	busy.send(req, 7)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if corr := busy.recv(resp); corr != 7 {
+		t.Fatalf("long-poll fetch answered with correlation id %d", corr)
+	}
+
+	// Idle: after one request, nothing; the broker closes it.
+	idle := dialRaw(t, s)
+	av := kmsg.NewPtrApiVersionsRequest()
+	idle.send(av, 1)
+	idle.recv(av.ResponseKind())
+	idle.expectClosed()
 }

@@ -412,7 +412,26 @@ func (s *Server) maintainLoop() {
 			return
 		case now := <-tick.C:
 			s.topics.maintain(now)
+			s.closeIdle(now)
 		}
+	}
+}
+
+// closeIdle closes the connections with nothing in flight and no traffic
+// for ConnectionsMaxIdle, as Kafka does (connections.max.idle.ms).
+func (s *Server) closeIdle(now time.Time) {
+	cutoff := now.Add(-s.cfg.ConnectionsMaxIdle)
+	var idle []*conn
+	s.mu.Lock()
+	for c := range s.conns {
+		if c.idleSince(cutoff) {
+			idle = append(idle, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range idle {
+		s.logger.Info("closing idle connection", "remote", c.remote, "idle_for_more_than", s.cfg.ConnectionsMaxIdle)
+		c.close()
 	}
 }
 
@@ -421,7 +440,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		tc.SetNoDelay(true)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{
+	c := &conn{
 		s:      s,
 		nc:     nc,
 		ctx:    ctx,
@@ -429,6 +448,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		br:     bufio.NewReaderSize(nc, 64<<10),
 		remote: nc.RemoteAddr().String(),
 	}
+	c.lastActive.Store(time.Now().UnixNano())
+	return c
 }
 
 // loadMetaProperties reads DataDir/meta.properties, creating it on first
