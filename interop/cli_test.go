@@ -24,6 +24,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(txnMemberEnv) != "" {
+		// A member process of TestFranzGroupTransactSession.
+		os.Exit(txnMemberMain())
+	}
 	dir, err := os.MkdirTemp("", "eddy-interop-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -4,10 +4,16 @@
 Usage: pyclient.py CLIENT MODE --brokers B --topic T --count N [--group G]
   CLIENT: confluent (confluent-kafka-python, librdkafka) or kafka-python
   MODE:   produce  reads "key<TAB>value" lines from stdin, produces them with
-                   acks=all (idempotently with --idempotent, confluent only)
-                   and prints one JSON object per acknowledged record
+                   acks=all (idempotently with --idempotent) and prints one
+                   JSON object per acknowledged record
           consume  joins group G, reads N records from the earliest offset,
                    commits synchronously and prints one JSON object per record
+          transact (confluent only) joins group G on topic --input with
+                   read_committed, reads N records, and in one transaction of
+                   --transactional-id produces each to T with its value
+                   prefixed by "--tag -", sends the consumer's positions with
+                   send_offsets_to_transaction and commits (or aborts with
+                   --abort); prints one JSON object per produced record
 Every printed object is {"partition", "offset", "key", "value"}. Exits
 non-zero on any error or when --timeout seconds pass.
 """
@@ -84,11 +90,60 @@ def confluent_consume(a):
     c.close()
 
 
+def confluent_transact(a):
+    from confluent_kafka import Consumer, Producer
+    c = Consumer({"bootstrap.servers": a.brokers, "group.id": a.group,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "isolation.level": "read_committed",
+                  "session.timeout.ms": 10000})
+    c.subscribe([a.input])
+    got, deadline = [], time.time() + a.timeout
+    while len(got) < a.count:
+        if time.time() > deadline:
+            sys.exit("confluent transact: timed out after %d of %d records" % (len(got), a.count))
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            sys.exit("confluent transact: consume: %s" % m.error())
+        got.append((m.key(), m.value()))
+
+    p = Producer({"bootstrap.servers": a.brokers, "transactional.id": a.transactional_id,
+                  "linger.ms": 5, "transaction.timeout.ms": 30000})
+    acked, errors = [], []
+
+    def done(err, msg):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            acked.append((msg.partition(), msg.offset(), msg.key(), msg.value()))
+
+    p.init_transactions(a.timeout)
+    p.begin_transaction()
+    for k, v in got:
+        p.produce(a.topic, key=k, value=a.tag.encode() + b"-" + v, on_delivery=done)
+        p.poll(0)
+    left = p.flush(a.timeout)
+    if left or errors:
+        sys.exit("confluent transact: %d undelivered, errors: %s" % (left, errors[:5]))
+    p.send_offsets_to_transaction(c.position(c.assignment()),
+                                  c.consumer_group_metadata(), a.timeout)
+    if a.abort:
+        p.abort_transaction(a.timeout)
+    else:
+        p.commit_transaction(a.timeout)
+    c.close()
+    for r in acked:
+        out(*r)
+
+
 def kafkapython_produce(a):
     from kafka import KafkaProducer
     recs = read_input()
+    extra = {"enable_idempotence": True} if a.idempotent else {}
     p = KafkaProducer(bootstrap_servers=a.brokers, acks="all", linger_ms=5,
-                      compression_type=None if a.compression == "none" else a.compression)
+                      compression_type=None if a.compression == "none" else a.compression,
+                      **extra)
     futures = [p.send(a.topic, key=k, value=v) for k, v in recs]
     p.flush(timeout=a.timeout)
     for f, (k, v) in zip(futures, recs):
@@ -117,7 +172,7 @@ def kafkapython_consume(a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("client", choices=["confluent", "kafka-python"])
-    ap.add_argument("mode", choices=["produce", "consume"])
+    ap.add_argument("mode", choices=["produce", "consume", "transact"])
     ap.add_argument("--brokers", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--count", type=int, default=0)
@@ -125,10 +180,18 @@ def main():
     ap.add_argument("--compression", default="none")
     ap.add_argument("--timeout", type=float, default=45)
     ap.add_argument("--idempotent", action="store_true",
-                    help="confluent: enable.idempotence=true")
+                    help="enable.idempotence=true (kafka-python: enable_idempotence)")
+    ap.add_argument("--input", default="", help="transact: the topic to consume")
+    ap.add_argument("--transactional-id", default="")
+    ap.add_argument("--tag", default="txn")
+    ap.add_argument("--abort", action="store_true",
+                    help="transact: abort instead of commit")
     a = ap.parse_args()
+    if a.mode == "transact" and a.client != "confluent":
+        sys.exit("transact: only the confluent client")
     fn = {("confluent", "produce"): confluent_produce,
           ("confluent", "consume"): confluent_consume,
+          ("confluent", "transact"): confluent_transact,
           ("kafka-python", "produce"): kafkapython_produce,
           ("kafka-python", "consume"): kafkapython_consume}[(a.client, a.mode)]
     fn(a)
