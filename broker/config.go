@@ -57,6 +57,11 @@ type Config struct {
 	// ClusterID is the cluster id. Empty: generated on first start and
 	// kept in DataDir/meta.properties.
 	ClusterID string
+	// TransactionAbortInterval is how often transactions that outlived
+	// their timeout are aborted (Kafka's
+	// transaction.abort.timed.out.transaction.cleanup.interval.ms).
+	// Default 10 s.
+	TransactionAbortInterval time.Duration
 	// ConnectionsMaxIdle closes a connection that has had no request in
 	// flight and no traffic for this long (Kafka's
 	// connections.max.idle.ms). Default 10 minutes.
@@ -88,6 +93,7 @@ const (
 	DefaultTransactionTopicPartitions = 50
 	DefaultMaintenanceInterval        = time.Second
 	DefaultConnectionsMaxIdle         = 10 * time.Minute
+	DefaultTransactionAbortInterval   = 10 * time.Second
 	DefaultProducerIDExpiration       = 24 * time.Hour
 )
 
@@ -104,6 +110,7 @@ func DefaultConfig() Config {
 		TransactionTopicPartitions: DefaultTransactionTopicPartitions,
 		MaintenanceInterval:        DefaultMaintenanceInterval,
 		ConnectionsMaxIdle:         DefaultConnectionsMaxIdle,
+		TransactionAbortInterval:   DefaultTransactionAbortInterval,
 		ProducerIDExpiration:       DefaultProducerIDExpiration,
 	}
 }
@@ -151,6 +158,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeID < 0 {
 		return bad("node id %d < 0", c.NodeID)
+	}
+	if c.TransactionAbortInterval <= 0 {
+		return bad("transaction abort interval %v <= 0", c.TransactionAbortInterval)
 	}
 	if c.ConnectionsMaxIdle <= 0 {
 		return bad("connections max idle %v <= 0", c.ConnectionsMaxIdle)

@@ -63,10 +63,11 @@ func (s *Server) startTxnCoordinator() error {
 			t := s.topics.get(topic)
 			return t != nil && t.partition(partition) != nil
 		},
-		OffsetsTopic:        offsetsTopic,
-		OffsetsPartitionFor: s.group.PartitionFor,
-		AllocateProducerID:  s.producerIDs.allocate,
-		Logger:              s.logger.With("component", "txn"),
+		OffsetsTopic:          offsetsTopic,
+		OffsetsPartitionFor:   s.group.PartitionFor,
+		AllocateProducerID:    s.producerIDs.allocate,
+		Logger:                s.logger.With("component", "txn"),
+		AbortTimedOutInterval: s.cfg.TransactionAbortInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("starting transaction coordinator: %w", err)

@@ -5,6 +5,7 @@ package interop
 import (
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/eddy-streams/eddy/broker"
 )
@@ -41,6 +42,9 @@ func (e *eddyCluster) start(t *testing.T) {
 	cfg.DataDir = e.dir
 	cfg.Listen = "127.0.0.1:0"
 	cfg.HTTP = ""
+	// A short timeout sweep: the transaction tests wait for the broker to
+	// abort a killed member's transaction.
+	cfg.TransactionAbortInterval = 500 * time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := broker.New(cfg)
 	if err != nil {

@@ -97,6 +97,7 @@ topic config names); --flush-messages, --flush-ms, --segment-bytes and
 	f.BoolVar(&cfg.SyncWrites, "sync-writes", def.SyncWrites, "fsync every append before acknowledging it")
 	f.DurationVar(&cfg.ProducerIDExpiration, "producer-id-expiration", def.ProducerIDExpiration, "forget an idle idempotent producer's state after this long (producer.id.expiration.ms)")
 	f.DurationVar(&cfg.ConnectionsMaxIdle, "connections-max-idle", def.ConnectionsMaxIdle, "close a connection idle this long (connections.max.idle.ms)")
+	f.DurationVar(&cfg.TransactionAbortInterval, "transaction-abort-interval", def.TransactionAbortInterval, "how often transactions past their timeout are aborted")
 	f.Int64Var(&flushMessages, "flush-messages", 0, "default flush.messages: fsync after this many messages")
 	f.Int64Var(&flushMs, "flush-ms", 0, "default flush.ms: fsync when the oldest unflushed message is this old")
 	f.Int64Var(&segmentBytes, "segment-bytes", 0, "default segment.bytes: roll segments at this size")
