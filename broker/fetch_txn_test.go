@@ -172,3 +172,71 @@ func TestFetchReadCommitted(t *testing.T) {
 		t.Fatalf("read_committed consumer got %v, want %v", got, want)
 	}
 }
+
+// TestListOffsetsReadCommitted checks that ListOffsets honours the
+// isolation level as Kafka does: for read_committed, latest is the last
+// stable offset and a timestamp lookup finds only offsets below it.
+func TestListOffsetsReadCommitted(t *testing.T) {
+	s := startServer(t)
+	ctx := testCtx(t)
+	if _, err := newAdmin(t, s).CreateTopic(ctx, 1, 1, nil, "lo"); err != nil {
+		t.Fatal(err)
+	}
+	p := s.topics.get("lo").partition(0)
+	for _, b := range [][]byte{
+		txnTestBatch(-1, 0, "p0"),  // 0
+		txnTestBatch(5, 0, "open"), // 1: an open transaction
+		txnTestBatch(-1, 0, "p1"),  // 2
+	} {
+		if _, err := p.log.Append(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(isolation int8, ts int64) int64 {
+		t.Helper()
+		c := dialRaw(t, s)
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(4)
+		req.ReplicaID, req.IsolationLevel = -1, isolation
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "lo"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp, rp.CurrentLeaderEpoch = ts, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		c.send(req, 1)
+		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+		c.recv(resp)
+		got := resp.Topics[0].Partitions[0]
+		if got.ErrorCode != 0 {
+			t.Fatalf("ListOffsets isolation %d ts %d: error %d", isolation, ts, got.ErrorCode)
+		}
+		return got.Offset
+	}
+	if got := list(0, -1); got != 3 {
+		t.Errorf("read_uncommitted latest = %d, want the high watermark 3", got)
+	}
+	if got := list(1, -1); got != 1 {
+		t.Errorf("read_committed latest = %d, want the last stable offset 1", got)
+	}
+	if got := list(0, 0); got != 0 {
+		t.Errorf("read_uncommitted offset for timestamp 0 = %d, want 0", got)
+	}
+	// Records at and after the LSO are not fetchable read_committed: a
+	// lookup landing there finds nothing.
+	if _, err := p.log.DeleteRecordsBefore(1); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(1, 0); got != -1 {
+		t.Errorf("read_committed offset for timestamp 0 past the LSO = %d, want -1", got)
+	}
+	if got := list(0, 0); got != 1 {
+		t.Errorf("read_uncommitted offset for timestamp 0 = %d, want 1", got)
+	}
+	if _, err := appendControl(p, txnTestMarker(5, true)); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(1, -1); got != 4 {
+		t.Errorf("read_committed latest after the commit = %d, want 4", got)
+	}
+}

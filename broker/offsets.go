@@ -33,7 +33,7 @@ func (s *Server) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) kms
 				rp.ErrorCode = rc.note(code)
 				continue
 			}
-			offset, ts, err := listOffset(p, in.Timestamp)
+			offset, ts, err := listOffset(p, in.Timestamp, req.IsolationLevel == 1)
 			if err != nil {
 				rp.ErrorCode = rc.note(errorCode(err))
 				continue
@@ -62,15 +62,25 @@ const (
 )
 
 // listOffset resolves a ListOffsets timestamp to (offset, timestamp); -1
-// offset means no record at or after the timestamp.
-func listOffset(p *partition, ts int64) (int64, int64, error) {
+// offset means no record at or after the timestamp. For a read_committed
+// client (v2+), as in Kafka, the log ends at the last stable offset: latest
+// is the LSO, and a lookup only finds offsets below it.
+func listOffset(p *partition, ts int64, readCommitted bool) (int64, int64, error) {
+	fetchable := p.log.EndOffset()
+	if readCommitted {
+		fetchable = p.log.LastStableOffset()
+	}
 	switch ts {
 	case listLatest:
-		return p.log.EndOffset(), -1, nil
+		return fetchable, -1, nil
 	case listEarliest, listEarliestLoc:
 		return p.log.StartOffset(), -1, nil
 	case listMaxTime:
-		return maxTimestamp(p)
+		off, got, err := maxTimestamp(p)
+		if err != nil || off >= fetchable {
+			return -1, -1, err
+		}
+		return off, got, nil
 	}
 	if ts < 0 {
 		return -1, -1, fmt.Errorf("timestamp %d: %w", ts, kerr.InvalidRequest)
@@ -79,7 +89,7 @@ func listOffset(p *partition, ts int64) (int64, int64, error) {
 	if err != nil {
 		return -1, -1, err
 	}
-	if !ok {
+	if !ok || off >= fetchable {
 		return -1, -1, nil
 	}
 	return off, got, nil
