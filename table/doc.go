@@ -1,6 +1,68 @@
-// Package table holds state stores: key-value, window and session stores,
-// backed by badger, with record caching and changelog logging and restore.
+// Package table holds eddy's state stores, the equivalent of Kafka Streams'
+// state stores.
 //
-// It is being built (see the streams issues); today it holds only this
-// description.
+// # Key-value stores
+//
+// KeyValueStore is a byte-oriented store: keys and values are []byte, and
+// typed access is layered on top with serdes. Two implementations share one
+// contract, checked by one conformance suite:
+//
+//   - BadgerStore (OpenBadger): persistent, on disk, backed by badger. The
+//     default for stateful operators, like Kafka Streams' RocksDB stores.
+//   - InMemoryStore (NewInMemory): a B-tree in memory; restored entirely from
+//     the changelog after a restart.
+//
+// The semantics follow Kafka Streams: a nil value is a delete (a tombstone),
+// while an empty value is a value; keys are ordered by unsigned bytes; Range
+// is inclusive on both ends, and a nil bound is open; empty keys are
+// rejected with ErrEmptyKey.
+//
+// # Iteration
+//
+// Range and All return iter.Seq2[KeyValue, error], to be used with range
+// over func. An iterator reads a consistent snapshot taken when the loop starts
+// and releases it when the loop ends, including on break: there is no Close
+// to forget. A read failure is yielded once as a non-nil error, then the
+// iteration stops.
+//
+// # Concurrency
+//
+// One goroutine, the task's stream thread, writes a store. Interactive
+// queries may call Get, Range, All and ApproximateNumEntries from any number
+// of goroutines at the same time; each write is seen entirely or not at all.
+// Close must not race with other calls; afterwards calls return ErrClosed.
+//
+// # Memory budget
+//
+// badger's defaults (64 MiB memtables ×5, a 256 MiB block cache, no index
+// cache limit so every table index stays in memory, 1 GiB value log files)
+// are meant for one database per process; eddy opens one store
+// per task, so OpenBadger sizes badger for that:
+//
+//	memtables     2 × 2 MiB, each arena ≈ 2.6 MiB with batch headroom  ≈  5.2 MiB
+//	block cache   4 MiB                                                  4   MiB
+//	index cache   2 MiB (bloom filters and table indexes)                2   MiB
+//	total Go heap per store                                           ≈ 11.2 MiB
+//
+// Measured: four stores holding 200,000 100-byte entries each hold 44 MiB
+// of live Go heap, 11 MiB per store; budget ≤ 12 MiB of live heap per
+// store, so a worker with 12 tasks and one store each keeps ≈ 144 MiB in its
+// stores. Other settings: no compression (values are usually small and
+// already serialized), values up to 32 KiB kept in the LSM tree and larger
+// ones in 16 MiB value log files, 2 MiB tables, 2 level-0 tables before
+// compaction (stall at 4), 2 compactors, conflict detection off (one
+// writer), badger metrics off. Table and value log files are memory-mapped:
+// pages of them that are read count toward resident memory as page cache,
+// which the kernel reclaims under pressure. Write bursts leave transient
+// garbage that the Go runtime returns to the OS over time.
+//
+// badger's log lines go to the slog.Logger in BadgerOptions (info as debug);
+// a nil Logger silences them.
+//
+// # Durability
+//
+// Writes are not fsynced by default (BadgerOptions.SyncWrites changes that):
+// Flush syncs, and is meant to be called at commit, before the changelog
+// checkpoint is written. The changelog topic is the
+// source of truth; a store is a cache of it.
 package table
