@@ -217,9 +217,6 @@ func TestProduceUnknownTopic(t *testing.T) {
 // checks --read-committed hides the aborted records and that --exit-at-end
 // still ends although the log ends with a transaction marker.
 func TestConsumeReadCommitted(t *testing.T) {
-	if testTarget == "eddy" {
-		t.Skip("eddy's broker has no transactions yet (issue 2 scope)")
-	}
 	topic := newTopic(t)
 	mustRun(t, "", "topic", "create", topic, "-p", "1")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers), kgo.TransactionalID(topic+"-txn"), kgo.DefaultProduceTopic(topic))
