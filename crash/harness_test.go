@@ -14,10 +14,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eddy-streams/eddy/internal/testbin"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -51,24 +52,7 @@ func seededRand(t *testing.T) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
-var (
-	binDir   string
-	binOnce  sync.Once
-	binPath  string
-	binBuild error
-)
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "eddy-crash-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, "eddy-crash-bin-") }
 
 // eddyBinary builds ./cmd/eddy once (or returns EDDY_CRASH_BROKER_BIN, a
 // binary taking the same `broker` flags, to run the suite against another
@@ -78,18 +62,7 @@ func eddyBinary(t *testing.T) string {
 	if p := os.Getenv("EDDY_CRASH_BROKER_BIN"); p != "" {
 		return p
 	}
-	binOnce.Do(func() {
-		binPath = filepath.Join(binDir, "eddy")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/eddy")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binBuild = fmt.Errorf("go build ./cmd/eddy: %v\n%s", err, out)
-		}
-	})
-	if binBuild != nil {
-		t.Fatal(binBuild)
-	}
-	return binPath
+	return testbin.Eddy(t)
 }
 
 // brokerProc is `eddy broker` running as a subprocess.

@@ -4,23 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/eddy-streams/eddy/internal/testbin"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-)
-
-var (
-	binDir   string // removed by TestMain
-	cliOnce  sync.Once
-	cliPath  string
-	cliBuild error
 )
 
 func TestMain(m *testing.M) {
@@ -28,34 +20,11 @@ func TestMain(m *testing.M) {
 		// A member process of TestFranzGroupTransactSession.
 		os.Exit(txnMemberMain())
 	}
-	dir, err := os.MkdirTemp("", "eddy-interop-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, "eddy-interop-bin-")
 }
 
-// eddyCLI builds ./cmd/eddy once per test binary (only when a test needs
-// it) and returns its path.
-func eddyCLI(t *testing.T) string {
-	t.Helper()
-	cliOnce.Do(func() {
-		cliPath = filepath.Join(binDir, "eddy")
-		cmd := exec.Command("go", "build", "-o", cliPath, "./cmd/eddy")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			cliBuild = fmt.Errorf("go build ./cmd/eddy: %v\n%s", err, out)
-		}
-	})
-	if cliBuild != nil {
-		t.Fatal(cliBuild)
-	}
-	return cliPath
-}
+// eddyCLI returns the eddy binary, built once per test binary.
+func eddyCLI(t *testing.T) string { return testbin.Eddy(t) }
 
 // TestCLIAgainstKfake drives franz-go's kfake — not eddy's broker — with
 // the eddy CLI, which proves the CLI is a plain Kafka client.
