@@ -1,0 +1,295 @@
+package stream
+
+import (
+	"fmt"
+	"iter"
+
+	"github.com/eddy-streams/eddy/serde"
+	"github.com/eddy-streams/eddy/table"
+)
+
+// StoreSpec declares a key-value store for the Processor API (the
+// counterpart of Kafka Streams' StoreBuilder): add it with
+// Builder.AddStateStore and connect it to processors with WithStores.
+type StoreSpec struct {
+	// Name is the store name; it names the changelog topic too.
+	Name string
+	// InMemory keeps the store in memory (restored from the changelog on
+	// every start) instead of on disk.
+	InMemory bool
+	// DisableLogging turns the changelog off: the store is then lost with
+	// its state directory.
+	DisableLogging bool
+	// DisableCaching writes every update through to the store at once.
+	DisableCaching bool
+	// ChangelogConfigs are extra configs of the changelog topic.
+	ChangelogConfigs map[string]string
+}
+
+// AddStateStore declares a store for processors added with Process or
+// ProcessValues and WithStores.
+func (b *Builder) AddStateStore(s StoreSpec) {
+	if s.Name == "" {
+		b.errorf("addStateStore", "", "a store needs a name")
+		return
+	}
+	b.addStore("addStateStore", s.Name, &storeSpec{name: s.Name, inMemory: s.InMemory, logging: !s.DisableLogging, caching: !s.DisableCaching, changelog: s.ChangelogConfigs})
+}
+
+// StoreHandle is a task's byte-level view of one of its stores: the record
+// cache (when enabled) over the store, with every write logged to the
+// changelog. Processors get it from ProcessorContext.Store; KeyValueStoreOf
+// gives typed access.
+type StoreHandle struct {
+	t      *Task
+	info   StoreInfo
+	kv     table.KeyValueStore
+	cached bool
+	// onFlush, when set, receives every write as it reaches the store
+	// (cache flush or write-through), with the previous value: the DSL
+	// forwards table changes from it.
+	onFlush func(key, value, old []byte, oldTS, ts int64)
+	// wantOld: read the old value before writing (for onFlush).
+	wantOld bool
+}
+
+// Name returns the store name.
+func (h *StoreHandle) Name() string { return h.info.Name }
+
+// Underlying returns the task's table.KeyValueStore (values in the
+// timestamped layout, see DecodeStoreValue), for interactive queries.
+func (h *StoreHandle) Underlying() table.KeyValueStore { return h.kv }
+
+// Get returns the value of key and its timestamp; ok is false when absent.
+func (h *StoreHandle) Get(key []byte) (value []byte, ts int64, ok bool, err error) {
+	if h.cached {
+		if v, ts, found := h.t.cache.Get(h.info.Name, key); found {
+			return v, ts, v != nil, nil
+		}
+	}
+	raw, err := h.kv.Get(key)
+	if err != nil || raw == nil {
+		return nil, 0, false, err
+	}
+	v, ts, err := DecodeStoreValue(raw)
+	return v, ts, err == nil, err
+}
+
+// Put writes value (nil deletes) for key with timestamp ts.
+func (h *StoreHandle) Put(key, value []byte, ts int64) error {
+	if len(key) == 0 {
+		return table.ErrEmptyKey
+	}
+	if h.cached {
+		return h.t.cache.Put(h.info.Name, key, value, ts)
+	}
+	return h.flushEntries([]table.DirtyEntry{{Key: key, Value: value, Timestamp: ts}})
+}
+
+// Delete deletes key (a tombstone with timestamp ts).
+func (h *StoreHandle) Delete(key []byte, ts int64) error { return h.Put(key, nil, ts) }
+
+// flushEntries writes entries to the store, logs them and hands them to
+// onFlush: the cache's flush listener and the write-through path.
+func (h *StoreHandle) flushEntries(entries []table.DirtyEntry) error {
+	var olds [][]byte
+	if h.onFlush != nil && h.wantOld {
+		olds = make([][]byte, len(entries))
+		for i, e := range entries {
+			raw, err := h.kv.Get(e.Key)
+			if err != nil {
+				return fmt.Errorf("store %s: %w", h.info.Name, err)
+			}
+			olds[i] = raw
+		}
+	}
+	kvs := make([]table.KeyValue, len(entries))
+	for i, e := range entries {
+		kvs[i] = table.KeyValue{Key: e.Key, Value: encodeStoreValue(e.Value, e.Timestamp)}
+	}
+	var err error
+	if len(kvs) == 1 {
+		err = h.kv.Put(kvs[0].Key, kvs[0].Value)
+	} else {
+		err = h.kv.PutAll(kvs)
+	}
+	if err != nil {
+		return fmt.Errorf("store %s: %w", h.info.Name, err)
+	}
+	if h.info.Logged {
+		for _, e := range entries {
+			rec := RawRecord{Topic: h.info.Changelog.Name, Partition: h.t.cfg.ID.Partition, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp}
+			if err := h.t.cfg.Env.Send(rec); err != nil {
+				return fmt.Errorf("store %s: changelog: %w", h.info.Name, err)
+			}
+		}
+	}
+	if h.onFlush != nil {
+		for i, e := range entries {
+			var old []byte
+			var oldTS int64
+			if olds != nil && olds[i] != nil {
+				old, oldTS, _ = DecodeStoreValue(olds[i])
+			}
+			h.onFlush(e.Key, e.Value, old, oldTS, e.Timestamp)
+		}
+	}
+	return nil
+}
+
+// StoreEntry is one entry of a Range or All iteration.
+type StoreEntry struct {
+	Key, Value []byte
+	Timestamp  int64
+}
+
+// Range iterates keys in [from, to] (both inclusive; nil is open). It
+// flushes the store's cached writes first, so it sees them.
+func (h *StoreHandle) Range(from, to []byte) iter.Seq2[StoreEntry, error] {
+	return func(yield func(StoreEntry, error) bool) {
+		if h.cached {
+			if err := h.t.cache.FlushNamespace(h.info.Name); err != nil {
+				yield(StoreEntry{}, err)
+				return
+			}
+		}
+		for kv, err := range h.kv.Range(from, to) {
+			if err != nil {
+				yield(StoreEntry{}, err)
+				return
+			}
+			v, ts, err := DecodeStoreValue(kv.Value)
+			if !yield(StoreEntry{Key: kv.Key, Value: v, Timestamp: ts}, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// All iterates every entry in key order.
+func (h *StoreHandle) All() iter.Seq2[StoreEntry, error] { return h.Range(nil, nil) }
+
+// ApproximateNumEntries returns the number of keys in the store (cached
+// writes not yet flushed are not counted).
+func (h *StoreHandle) ApproximateNumEntries() int64 { return h.kv.ApproximateNumEntries() }
+
+// KeyValueStore is typed access to a store for the Processor API: Kafka
+// Streams' KeyValueStore<K, V>. Writes take the timestamp of the record
+// being processed (the task's stream time inside a punctuator).
+type KeyValueStore[K, V any] struct {
+	h     *StoreHandle
+	ks    serde.Serde[K]
+	vs    serde.Serde[V]
+	topic string
+}
+
+// KeyValue is one typed entry.
+type KeyValue[K, V any] struct {
+	Key   K
+	Value V
+}
+
+// storeAccessor is implemented by every ProcessorContext.
+type storeAccessor interface {
+	Store(name string) (*StoreHandle, error)
+}
+
+// KeyValueStoreOf returns typed access to the store called name, connected
+// to the processor whose context is ctx.
+func KeyValueStoreOf[K, V any](ctx storeAccessor, name string, keySerde serde.Serde[K], valueSerde serde.Serde[V]) (*KeyValueStore[K, V], error) {
+	h, err := ctx.Store(name)
+	if err != nil {
+		return nil, err
+	}
+	if keySerde == nil || valueSerde == nil {
+		return nil, fmt.Errorf("stream: store %s: nil serde", name)
+	}
+	return &KeyValueStore[K, V]{h: h, ks: keySerde, vs: valueSerde, topic: ChangelogTopic(h.t.cfg.ApplicationID, name)}, nil
+}
+
+func (s *KeyValueStore[K, V]) now() int64 {
+	if s.h.t.current != nil {
+		return s.h.t.current.Timestamp
+	}
+	return s.h.t.streamTime
+}
+
+// Get returns the value of k; ok is false when absent.
+func (s *KeyValueStore[K, V]) Get(k K) (v V, ok bool, err error) {
+	kb, err := s.ks.Serialize(s.topic, k)
+	if err != nil {
+		return v, false, err
+	}
+	b, _, ok, err := s.h.Get(kb)
+	if err != nil || !ok {
+		return v, false, err
+	}
+	v, err = s.vs.Deserialize(s.topic, b)
+	return v, err == nil, err
+}
+
+// Put stores v under k.
+func (s *KeyValueStore[K, V]) Put(k K, v V) error {
+	kb, err := s.ks.Serialize(s.topic, k)
+	if err != nil {
+		return err
+	}
+	vb, err := s.vs.Serialize(s.topic, v)
+	if err != nil {
+		return err
+	}
+	return s.h.Put(kb, vb, s.now()) // a nil encoding (nil pointer) deletes
+}
+
+// Delete removes k.
+func (s *KeyValueStore[K, V]) Delete(k K) error {
+	kb, err := s.ks.Serialize(s.topic, k)
+	if err != nil {
+		return err
+	}
+	return s.h.Put(kb, nil, s.now())
+}
+
+// Range iterates keys in [from, to] in serialized-key order.
+func (s *KeyValueStore[K, V]) Range(from, to K) iter.Seq2[KeyValue[K, V], error] {
+	return func(yield func(KeyValue[K, V], error) bool) {
+		fb, err := s.ks.Serialize(s.topic, from)
+		if err != nil {
+			yield(KeyValue[K, V]{}, err)
+			return
+		}
+		tb, err := s.ks.Serialize(s.topic, to)
+		if err != nil {
+			yield(KeyValue[K, V]{}, err)
+			return
+		}
+		s.iterate(s.h.Range(fb, tb), yield)
+	}
+}
+
+// All iterates every entry.
+func (s *KeyValueStore[K, V]) All() iter.Seq2[KeyValue[K, V], error] {
+	return func(yield func(KeyValue[K, V], error) bool) { s.iterate(s.h.All(), yield) }
+}
+
+func (s *KeyValueStore[K, V]) iterate(seq iter.Seq2[StoreEntry, error], yield func(KeyValue[K, V], error) bool) {
+	for e, err := range seq {
+		if err != nil {
+			yield(KeyValue[K, V]{}, err)
+			return
+		}
+		k, err := s.ks.Deserialize(s.topic, e.Key)
+		if err != nil {
+			yield(KeyValue[K, V]{}, err)
+			return
+		}
+		v, err := s.vs.Deserialize(s.topic, e.Value)
+		if err != nil {
+			yield(KeyValue[K, V]{}, err)
+			return
+		}
+		if !yield(KeyValue[K, V]{Key: k, Value: v}, nil) {
+			return
+		}
+	}
+}

@@ -1,0 +1,470 @@
+package stream
+
+import (
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/eddy-streams/eddy/table"
+)
+
+// TaskEnv is what a task needs from whoever runs it: the runtime (a Kafka
+// client) or the test driver. Its methods are called from the task's
+// goroutine only.
+type TaskEnv interface {
+	// OpenStore returns the task's copy of a store, already restored from
+	// its changelog. The task closes it in Task.Close.
+	OpenStore(info StoreInfo) (table.KeyValueStore, error)
+	// Send writes rec to rec.Topic. rec.Partition < 0 asks for Kafka's
+	// default partitioner (murmur2 of the key bytes; null keys spread).
+	// Errors returned here are synchronous failures; the runtime reports
+	// asynchronous delivery failures itself.
+	Send(rec RawRecord) error
+}
+
+// TaskHooks receives a task's events for metrics. Nil fields are skipped.
+type TaskHooks struct {
+	// Dropped is called once per dropped record with the reason:
+	// "null-key", "deserialization", "processing", "production",
+	// "invalid-timestamp", "late".
+	Dropped func(node, reason string)
+	// Processed is called after each input record with its processing time.
+	Processed func(d time.Duration)
+}
+
+// TaskConfig configures a task.
+type TaskConfig struct {
+	// ApplicationID prefixes internal topics. Required.
+	ApplicationID string
+	// ID is the task: its sub-topology and partition.
+	ID TaskID
+	// Env opens stores and sends records. Required.
+	Env TaskEnv
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// CacheMaxBytes bounds the task's record cache; 0 disables caching
+	// (every update is written through and forwarded).
+	CacheMaxBytes int64
+	// Errors are the error handlers.
+	Errors ErrorHandlers
+	// Clock returns the wall-clock time in epoch ms; nil: time.Now.
+	Clock func() int64
+	// Hooks receive metrics events.
+	Hooks TaskHooks
+}
+
+// Task runs one sub-topology for one partition: Kafka Streams' StreamTask.
+// It buffers input records per partition, processes them in timestamp
+// order, keeps stream time, fires punctuators, and owns the task's stores
+// and record cache. A Task is used by one goroutine.
+type Task struct {
+	top   *Topology
+	cfg   TaskConfig
+	sub   *subtopology
+	log   *slog.Logger
+	clock func() int64
+
+	instances map[*node]any
+	sources   map[string]rawInput // full topic name → source
+	inits     []func() error
+	closers   []func() error
+	stores    map[string]*StoreHandle
+	cache     *table.Cache
+
+	queues   map[topicPart]*partQueue
+	heads    queueHeap
+	buffered int
+	consumed map[topicPart]int64
+
+	streamTime  int64
+	current     *RawRecord
+	currentNode string
+	punct       punctQueue
+	commitReq   bool
+	fatal       error
+	closed      bool
+}
+
+type topicPart struct {
+	topic     string
+	partition int32
+}
+
+// rawInput is a source node instance.
+type rawInput interface{ processRaw(rec *RawRecord) }
+
+// input is the per-task instance of a node taking Record[K, V].
+type input[K, V any] interface{ process(rec Record[K, V]) }
+
+// NewTask creates the task cfg.ID. Call Init before processing.
+func (t *Topology) NewTask(cfg TaskConfig) (*Task, error) {
+	if cfg.ApplicationID == "" || cfg.Env == nil {
+		return nil, errors.New("stream: NewTask needs an ApplicationID and an Env")
+	}
+	if cfg.ID.Subtopology < 0 || cfg.ID.Subtopology >= len(t.subs) {
+		return nil, fmt.Errorf("stream: task %s: no sub-topology %d", cfg.ID, cfg.ID.Subtopology)
+	}
+	tk := &Task{
+		top: t, cfg: cfg, sub: t.subs[cfg.ID.Subtopology],
+		log:        cfg.Logger,
+		clock:      cfg.Clock,
+		instances:  map[*node]any{},
+		sources:    map[string]rawInput{},
+		stores:     map[string]*StoreHandle{},
+		cache:      table.NewCache(cfg.CacheMaxBytes),
+		queues:     map[topicPart]*partQueue{},
+		consumed:   map[topicPart]int64{},
+		streamTime: -1,
+	}
+	if tk.log == nil {
+		tk.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	tk.log = tk.log.With("task", cfg.ID.String())
+	if tk.clock == nil {
+		tk.clock = func() int64 { return time.Now().UnixMilli() }
+	}
+	return tk, nil
+}
+
+// ID returns the task id.
+func (t *Task) ID() TaskID { return t.cfg.ID }
+
+// Init opens the task's stores (through the Env, which restores them) and
+// instantiates and initializes its processors.
+func (t *Task) Init() error {
+	for _, name := range t.sub.stores {
+		info := t.top.storeInfo(t.cfg.ApplicationID, name)
+		kv, err := t.cfg.Env.OpenStore(info)
+		if err != nil {
+			return fmt.Errorf("stream: task %s: open store %s: %w", t.cfg.ID, name, err)
+		}
+		h := &StoreHandle{t: t, info: info, kv: kv, cached: t.top.b.stores[name].caching && t.cfg.CacheMaxBytes > 0}
+		t.stores[name] = h
+		t.cache.Register(name, h.flushEntries)
+	}
+	// Instantiate children before parents.
+	for i := len(t.sub.nodes) - 1; i >= 0; i-- {
+		if _, err := t.instance(t.sub.nodes[i]); err != nil {
+			return err
+		}
+	}
+	for _, n := range t.sub.sources {
+		src, ok := t.instances[n].(rawInput)
+		if !ok {
+			return fmt.Errorf("stream: source %s has no raw input", n.name)
+		}
+		for _, tp := range n.topics {
+			if n.internal {
+				tp = internalName(t.cfg.ApplicationID, tp)
+			}
+			t.sources[tp] = src
+		}
+	}
+	for _, f := range t.inits {
+		if err := f(); err != nil {
+			return fmt.Errorf("stream: task %s: init: %w", t.cfg.ID, err)
+		}
+	}
+	return nil
+}
+
+func (t *Task) instance(n *node) (any, error) {
+	if in, ok := t.instances[n]; ok {
+		return in, nil
+	}
+	children := make([]any, len(n.children))
+	for i, c := range n.children {
+		ci, err := t.instance(c)
+		if err != nil {
+			return nil, err
+		}
+		children[i] = ci
+	}
+	in, err := n.newInstance(t, children)
+	if err != nil {
+		return nil, fmt.Errorf("stream: task %s: node %s: %w", t.cfg.ID, n.name, err)
+	}
+	t.instances[n] = in
+	return in, nil
+}
+
+// Add buffers input records of one of the task's source topics.
+func (t *Task) Add(recs ...RawRecord) error {
+	for i := range recs {
+		r := recs[i]
+		if _, ok := t.sources[r.Topic]; !ok {
+			return fmt.Errorf("stream: task %s does not read topic %q", t.cfg.ID, r.Topic)
+		}
+		tp := topicPart{r.Topic, r.Partition}
+		q := t.queues[tp]
+		if q == nil {
+			q = &partQueue{tp: tp, partTime: -1, idx: -1}
+			t.queues[tp] = q
+		}
+		wasEmpty := q.len() == 0
+		q.recs = append(q.recs, r)
+		t.buffered++
+		if wasEmpty {
+			heap.Push(&t.heads, q)
+		}
+	}
+	return nil
+}
+
+// Buffered returns the number of records added but not yet processed.
+func (t *Task) Buffered() int { return t.buffered }
+
+// BufferedFor returns the records buffered for one input partition.
+func (t *Task) BufferedFor(topic string, partition int32) int {
+	if q := t.queues[topicPart{topic, partition}]; q != nil {
+		return q.len()
+	}
+	return 0
+}
+
+// Process processes up to max buffered records, each time taking the
+// partition whose next record has the smallest timestamp (Kafka's
+// PartitionGroup). It returns how many it processed and the error that
+// failed the task, if any; after an error the task must be closed.
+func (t *Task) Process(max int) (int, error) {
+	n := 0
+	for n < max && t.heads.Len() > 0 && t.fatal == nil {
+		q := t.heads[0]
+		rec := &q.recs[q.head]
+		q.head++
+		t.buffered--
+		if q.len() == 0 {
+			heap.Pop(&t.heads)
+			q.recs, q.head = q.recs[:0], 0
+		} else {
+			heap.Fix(&t.heads, 0)
+		}
+		t.processOne(q, rec)
+		t.consumed[q.tp] = rec.Offset + 1
+		n++
+		if t.fatal == nil {
+			t.punctuateStream()
+		}
+	}
+	return n, t.fatal
+}
+
+func (t *Task) processOne(q *partQueue, rec *RawRecord) {
+	start := time.Now()
+	t.current = rec
+	if rec.Timestamp > q.partTime {
+		q.partTime = rec.Timestamp
+	}
+	if rec.Timestamp > t.streamTime {
+		t.streamTime = rec.Timestamp
+	}
+	t.sources[rec.Topic].processRaw(rec)
+	t.current = nil
+	if t.cfg.Hooks.Processed != nil {
+		t.cfg.Hooks.Processed(time.Since(start))
+	}
+}
+
+// CommitOffsets returns, per input topic-partition, the offset to commit
+// (one past the last processed record). Partitions with nothing processed
+// are absent.
+func (t *Task) CommitOffsets() map[table.TopicPartition]int64 {
+	out := make(map[table.TopicPartition]int64, len(t.consumed))
+	for tp, o := range t.consumed {
+		out[table.TopicPartition{Topic: tp.topic, Partition: tp.partition}] = o
+	}
+	return out
+}
+
+// StreamTime returns the task's stream time (-1 before the first record).
+func (t *Task) StreamTime() int64 { return t.streamTime }
+
+// CommitRequested reports (and clears) whether a processor asked for a
+// commit.
+func (t *Task) CommitRequested() bool {
+	r := t.commitReq
+	t.commitReq = false
+	return r
+}
+
+// Flush flushes the record cache (writing stores and changelogs and
+// forwarding cached updates downstream) and then the stores. The runtime
+// calls it before it commits; after Flush the caller flushes its producer,
+// writes checkpoints and commits CommitOffsets.
+func (t *Task) Flush() error {
+	if t.fatal != nil {
+		return t.fatal
+	}
+	if err := t.cache.Flush(); err != nil {
+		t.fail(&TaskError{Task: t.cfg.ID, Node: "cache", Kind: "processing", Err: err})
+		return t.fatal
+	}
+	if t.fatal != nil {
+		return t.fatal
+	}
+	for _, h := range t.stores {
+		if err := h.kv.Flush(); err != nil {
+			return fmt.Errorf("stream: task %s: flush store %s: %w", t.cfg.ID, h.info.Name, err)
+		}
+	}
+	return nil
+}
+
+// Punctuate fires the wall-clock punctuators due at the task's clock.
+func (t *Task) Punctuate() error {
+	if t.fatal != nil {
+		return t.fatal
+	}
+	t.punct.fire(t, WallClockTime, t.clock())
+	return t.fatal
+}
+
+func (t *Task) punctuateStream() {
+	if t.streamTime >= 0 {
+		t.punct.fire(t, StreamTime, t.streamTime)
+	}
+}
+
+// Close closes processors and stores. Flush first for a clean close; a
+// dirty close (after an error) drops the cache.
+func (t *Task) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	for _, c := range t.closers {
+		if err := c(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for name, h := range t.stores {
+		t.cache.Drop(name)
+		if err := h.kv.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Store returns the task's handle on a store, or nil.
+func (t *Task) Store(name string) *StoreHandle { return t.stores[name] }
+
+// Err returns the error that failed the task, if any.
+func (t *Task) Err() error { return t.fatal }
+
+func (t *Task) fail(err error) {
+	if t.fatal == nil {
+		t.fatal = err
+		t.log.Error("task failed", "err", err)
+	}
+}
+
+func (t *Task) dropped(node, reason string) {
+	if t.cfg.Hooks.Dropped != nil {
+		t.cfg.Hooks.Dropped(node, reason)
+	}
+}
+
+// handle applies an error handler: kind is "deserialization",
+// "processing" or "production".
+func (t *Task) handle(kind, node string, h ErrorHandler, err error) {
+	ectx := ErrorContext{Node: node, TaskID: t.cfg.ID, Source: t.current}
+	t.log.Warn(kind+" error", "node", node, "err", err, "source", sourceAttr(t.current))
+	if dlq := t.cfg.Errors.DeadLetterTopic; dlq != "" {
+		if serr := t.cfg.Env.Send(deadLetter(dlq, kind, node, t.current, err)); serr != nil {
+			t.fail(&TaskError{Task: t.cfg.ID, Node: node, Kind: "production", Source: t.current, Err: fmt.Errorf("dead-letter topic %s: %w", dlq, serr)})
+			return
+		}
+	}
+	if h(ectx, err) == Continue {
+		t.dropped(node, kind)
+		return
+	}
+	t.fail(&TaskError{Task: t.cfg.ID, Node: node, Kind: kind, Source: t.current, Err: err})
+}
+
+func sourceAttr(r *RawRecord) string {
+	if r == nil {
+		return "punctuator"
+	}
+	return fmt.Sprintf("%s-%d@%d", r.Topic, r.Partition, r.Offset)
+}
+
+// ---- partition queues ----
+
+type partQueue struct {
+	tp       topicPart
+	recs     []RawRecord
+	head     int
+	partTime int64
+	idx      int
+}
+
+func (q *partQueue) len() int { return len(q.recs) - q.head }
+
+type queueHeap []*partQueue
+
+func (h queueHeap) Len() int { return len(h) }
+func (h queueHeap) Less(i, j int) bool {
+	a, b := h[i].recs[h[i].head].Timestamp, h[j].recs[h[j].head].Timestamp
+	if a != b {
+		return a < b
+	}
+	if h[i].tp.topic != h[j].tp.topic {
+		return h[i].tp.topic < h[j].tp.topic
+	}
+	return h[i].tp.partition < h[j].tp.partition
+}
+func (h queueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].idx = i; h[j].idx = j }
+func (h *queueHeap) Push(x any)   { q := x.(*partQueue); q.idx = len(*h); *h = append(*h, q) }
+func (h *queueHeap) Pop() any {
+	old := *h
+	q := old[len(old)-1]
+	*h = old[:len(old)-1]
+	q.idx = -1
+	return q
+}
+
+// ---- store value layout ----
+
+// Store values are Kafka Streams' timestamped layout: an 8-byte big-endian
+// timestamp, then the value bytes. Changelog records carry the plain value
+// with the timestamp as the record timestamp.
+
+func encodeStoreValue(value []byte, ts int64) []byte {
+	if value == nil {
+		return nil
+	}
+	b := make([]byte, 8+len(value))
+	binary.BigEndian.PutUint64(b, uint64(ts))
+	copy(b[8:], value)
+	return b
+}
+
+// ErrBadStoreValue is returned for a stored value shorter than its 8-byte
+// timestamp prefix.
+var ErrBadStoreValue = errors.New("stream: stored value shorter than its timestamp")
+
+// DecodeStoreValue splits a value read from a store's underlying
+// table.KeyValueStore into its bytes and timestamp.
+func DecodeStoreValue(b []byte) (value []byte, ts int64, err error) {
+	if b == nil {
+		return nil, 0, nil
+	}
+	if len(b) < 8 {
+		return nil, 0, ErrBadStoreValue
+	}
+	return b[8:], int64(binary.BigEndian.Uint64(b)), nil
+}
+
+// ChangelogEntry returns the store entry that a changelog record restores
+// (a nil Value deletes the key). The runtime uses it to restore stores and
+// to keep standby replicas.
+func ChangelogEntry(rec RawRecord) table.KeyValue {
+	return table.KeyValue{Key: rec.Key, Value: encodeStoreValue(rec.Value, rec.Timestamp)}
+}
