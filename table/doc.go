@@ -65,4 +65,28 @@
 // Flush syncs, and is meant to be called at commit, before the changelog
 // checkpoint is written. The changelog topic is the
 // source of truth; a store is a cache of it.
+//
+// # Record cache
+//
+// Cache is Kafka Streams' record cache: it holds recent writes of a task's
+// stores in memory, one namespace per store, so that repeated writes of a key
+// reach the store (and its changelog) once. It is bounded by bytes
+// (len(key)+len(value)+64 per entry) and evicts least recently used entries
+// across namespaces; evicting a dirty entry flushes every dirty entry of its
+// namespace to the namespace's listener. At commit, Cache.Flush hands all
+// dirty entries to their listeners, before the stores are flushed and the
+// checkpoint is written. A nil value is a cached delete. NewCache(0) disables
+// caching: every write goes straight to the listener. A Cache belongs to
+// one stream thread and is not safe for concurrent use.
+//
+// # Checkpoints
+//
+// ReadCheckpoint and WriteCheckpoint read and write Kafka Streams'
+// .checkpoint files, which record the changelog offset up to which each
+// store is known to hold its data: a version line (0), a count line, then
+// one "topic partition offset" line per TopicPartition. WriteCheckpoint
+// writes a temporary file, fsyncs it, renames it into place and fsyncs the
+// directory, so a crash leaves the old or the new checkpoint. A missing
+// checkpoint reads as empty; a malformed one is an error wrapping
+// ErrBadCheckpoint.
 package table
