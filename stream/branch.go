@@ -37,7 +37,7 @@ func (s KStream[K, V]) Split(name string) *BranchedStream[K, V] {
 	bs.split = n
 	bs.name = name
 	if bs.name == "" {
-		bs.name = n.name + "-"
+		bs.name = n.name // Kafka: "KSTREAM-BRANCH-0000000001" + "1"
 	}
 	return bs
 }

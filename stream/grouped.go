@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"regexp"
+
 	"github.com/eddy-streams/eddy/serde"
 )
 
@@ -35,11 +37,22 @@ func (s KStream[K, V]) Repartition(r Repartitioned[K, V]) KStream[K, V] {
 	return repartition(s, "repartition", name, ks, vs, r.Partitions, false)
 }
 
+// generatedName matches the names Builder.newName generates for KSTREAM
+// nodes.
+var generatedName = regexp.MustCompile(`^KSTREAM.*-[0-9]{10}$`)
+
 // repartition routes s through the topic name+"-repartition":
-// [filter null keys] → sink → source.
+// filter (of null keys, when dropNullKeys) → sink → source. As in Kafka
+// Streams, the three nodes take generated names when name was generated
+// itself, and "<topic>-filter", "<topic>-sink" and "<topic>-source" when it
+// was given by the user; the generated numbers are used up either way.
 func repartition[K, V any](s KStream[K, V], op, name string, ks serde.Serde[K], vs serde.Serde[V], partitions int32, dropNullKeys bool) KStream[K, V] {
 	b := s.b
 	topic := name + "-repartition"
+	sinkName, filterName, srcName := b.newName("KSTREAM-SINK"), b.newName("KSTREAM-FILTER"), b.newName("KSTREAM-SOURCE")
+	if !generatedName.MatchString(name) {
+		sinkName, filterName, srcName = topic+"-sink", topic+"-filter", topic+"-source"
+	}
 	ks, vs = orDefault(ks), orDefault(vs)
 	if ks == nil || vs == nil {
 		b.errorf(op, s.n.name, "repartition topic %s needs a key and a value serde (Grouped, Repartitioned or Joined)", topic)
@@ -49,19 +62,16 @@ func repartition[K, V any](s KStream[K, V], op, name string, ks serde.Serde[K], 
 		b.errorf(op, s.n.name, "repartition topic %s already exists; name the operator", topic)
 	}
 	b.repartitions[topic] = &repartitionSpec{name: topic, partitions: partitions}
-	from := s.n
-	if dropNullKeys {
-		from = stateless(b, op, "", "KSTREAM-FILTER", from, func(ctx *procCtx[K, V], r Record[K, V]) error {
-			if r.KeyNull {
-				ctx.t.dropped(ctx.n.name, "null-key")
-				return nil
-			}
-			ctx.Forward(r)
+	filter := stateless(b, op, filterName, "KSTREAM-FILTER", s.n, func(ctx *procCtx[K, V], r Record[K, V]) error {
+		if dropNullKeys && r.KeyNull {
+			ctx.t.dropped(ctx.n.name, "null-key")
 			return nil
-		})
-	}
-	addSink(b, &node{op: op, topics: []string{topic}, internal: true}, ks, vs, nil, nil, from)
-	src := addSource(b, Consumed[K, V]{Key: ks, Value: vs}, op, true, topic)
+		}
+		ctx.Forward(r)
+		return nil
+	})
+	addSink(b, &node{op: op, name: sinkName, topics: []string{topic}, internal: true}, ks, vs, nil, nil, filter)
+	src := addSource(b, Consumed[K, V]{Key: ks, Value: vs, Name: srcName}, op, true, topic)
 	return KStream[K, V]{b: b, n: src, ks: ks, vs: vs, sources: []*node{src}}
 }
 
@@ -183,11 +193,16 @@ func Aggregate[K, V, VA any](g KGroupedStream[K, V], init func() VA, adder func(
 
 func aggregate[K, V, VA any](g KGroupedStream[K, V], op string, _ func() VA, fold func(k K, v V, agg VA, has bool) VA, m Materialized[K, VA]) KTable[K, VA] {
 	b := g.s.b
-	nodeName := b.newName("KSTREAM-AGGREGATE")
+	prefix := "KSTREAM-AGGREGATE"
+	if op == "reduce" {
+		prefix = "KSTREAM-REDUCE"
+	}
 	store := m.Name
 	if store == "" {
-		store = "KSTREAM-AGGREGATE-STATE-STORE-" + nodeName[len("KSTREAM-AGGREGATE-"):]
+		// Kafka numbers a generated store name before the processor.
+		store = b.newName(prefix + "-STATE-STORE")
 	}
+	nodeName := b.newName(prefix)
 	if m.Key == nil {
 		m.Key = g.s.ks
 	}
@@ -201,7 +216,7 @@ func aggregate[K, V, VA any](g KGroupedStream[K, V], op string, _ func() VA, fol
 	}
 	b.addStore(op, nodeName, m.spec(store))
 	ks, vs := m.Key, m.Value
-	n := addFn(b, &node{op: op, name: nodeName, stores: []string{store}}, "KSTREAM-AGGREGATE", func(ctx *procCtx[K, Change[VA]]) (func(Record[K, V]) error, error) {
+	n := addFn(b, &node{op: op, name: nodeName, stores: []string{store}}, prefix, func(ctx *procCtx[K, Change[VA]]) (func(Record[K, V]) error, error) {
 		st, err := newTypedStore(ctx.t, store, ks, vs)
 		if err != nil {
 			return nil, err

@@ -97,13 +97,13 @@ type sourceInstance[K, V any] struct {
 }
 
 func addSource[K, V any](b *Builder, c Consumed[K, V], op string, internal bool, topics ...string) *node {
-	n := &node{kind: kindSource, op: op, name: c.Name, topics: topics, internal: internal}
+	n := b.addNode(&node{kind: kindSource, op: op, name: c.Name, topics: topics, internal: internal}, "KSTREAM-SOURCE")
 	if len(topics) == 0 {
-		b.errorf(op, c.Name, "a source needs at least one topic")
+		b.errorf(op, n.name, "a source needs at least one topic")
 	}
 	c.Key, c.Value = orDefault(c.Key), orDefault(c.Value)
 	if c.Key == nil || c.Value == nil {
-		b.errorf(op, c.Name, "source of %v needs a key and a value serde (Consumed)", topics)
+		b.errorf(op, n.name, "source of %v needs a key and a value serde (Consumed)", topics)
 	}
 	ext := c.TimestampExtractor
 	if ext == nil {
@@ -116,7 +116,7 @@ func addSource[K, V any](b *Builder, c Consumed[K, V], op string, internal bool,
 		}
 		return &sourceInstance[K, V]{t: t, n: n, ks: c.Key, vs: c.Value, ext: ext, ctx: ctx}, nil
 	}
-	return b.addNode(n, "KSTREAM-SOURCE")
+	return n
 }
 
 func (s *sourceInstance[K, V]) processRaw(raw *RawRecord) {
@@ -202,10 +202,10 @@ func (s KStream[K, V]) Print(w io.Writer, label string) {
 		return func(r Record[K, V]) error {
 			var k, v any = r.Key, r.Value
 			if r.KeyNull {
-				k = nil
+				k = "null" // as Java prints a null
 			}
 			if r.ValueNull {
-				v = nil
+				v = "null"
 			}
 			_, err := fmt.Fprintf(w, "[%s]: %v, %v\n", l, k, v)
 			return err
@@ -395,6 +395,7 @@ type sinkInstance[K, V any] struct {
 
 func addSink[K, V any](b *Builder, n *node, ks serde.Serde[K], vs serde.Serde[V], choose func(K, V) string, part func(string, K, V, int32) int32, parent *node) *node {
 	n.kind = kindSink
+	b.addNode(n, "KSTREAM-SINK", parent)
 	ks, vs = orDefault(ks), orDefault(vs)
 	if ks == nil || vs == nil {
 		b.errorf(n.op, n.name, "sink to %q needs a key and a value serde (Produced)", n.topics[0])
@@ -406,7 +407,7 @@ func addSink[K, V any](b *Builder, n *node, ks serde.Serde[K], vs serde.Serde[V]
 		}
 		return &sinkInstance[K, V]{t: t, n: n, topic: topic, ks: ks, vs: vs, choose: choose, part: part}, nil
 	}
-	return b.addNode(n, "KSTREAM-SINK", parent)
+	return n
 }
 
 func (s *sinkInstance[K, V]) process(r Record[K, V]) {

@@ -130,16 +130,18 @@ func (s *typedStore[K, V]) forwardChanges(ctx *procCtx[K, Change[V]]) {
 // table is always materialized (store named by m.Name, or generated); a
 // null value deletes its key; null keys are dropped.
 func Table[K, V any](b *Builder, topic string, c Consumed[K, V], m Materialized[K, V]) KTable[K, V] {
+	if m.Name == "" {
+		// Kafka numbers the store before the source.
+		m.Name = b.newName(topic + "-STATE-STORE")
+	}
 	src := addSource(b, c, "table", false, topic)
 	s := KStream[K, V]{b: b, n: src, ks: c.Key, vs: c.Value, sources: []*node{src}}
-	if m.Name == "" {
-		m.Name = topic + "-STATE-STORE-" + fmt.Sprintf("%010d", b.seq)
-	}
 	return toTable(s, "table", "KTABLE-SOURCE", m)
 }
 
 // ToTable turns the stream into a table (each record an upsert, a null
-// value a delete): Kafka Streams' toTable.
+// value a delete): Kafka Streams' toTable. A stream whose key changed is
+// repartitioned first, through "<node>-repartition".
 func (s KStream[K, V]) ToTable(m Materialized[K, V]) KTable[K, V] {
 	return toTable(s, "toTable", "KSTREAM-TOTABLE", m)
 }
@@ -154,11 +156,13 @@ func toTable[K, V any](s KStream[K, V], op, prefix string, m Materialized[K, V])
 	}
 	nodeName := b.newName(prefix)
 	if m.Name == "" {
-		m.Name = nodeName + "-STATE-STORE"
+		m.Name = b.newName(prefix + "-STATE-STORE")
 	}
 	m.Key, m.Value = orDefault(m.Key), orDefault(m.Value)
 	if m.Key == nil || m.Value == nil {
 		b.errorf(op, nodeName, "store %s needs a key and a value serde (Materialized)", m.Name)
+	} else if s.keyChanged {
+		s = repartition(s, op, nodeName, m.Key, m.Value, 0, true)
 	}
 	b.addStore(op, nodeName, m.spec(m.Name))
 	store, ks, vs := m.Name, m.Key, m.Value

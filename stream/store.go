@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"fmt"
 	"iter"
 
@@ -51,6 +52,25 @@ type StoreHandle struct {
 	onFlush func(key, value, old []byte, oldTS, ts int64)
 	// wantOld: read the old value before writing (for onFlush).
 	wantOld bool
+	// held are writes made while the task's cache is handing entries to
+	// a flush listener (a cached store upstream forwarding its updates
+	// here), which the cache cannot take then. Get sees them; the task
+	// moves them into the cache when the flush returns (Task.releaseHeld).
+	held     map[string]table.DirtyEntry
+	heldKeys []string
+}
+
+// hold keeps a write made during a cache flush.
+func (h *StoreHandle) hold(key, value []byte, ts int64) {
+	if h.held == nil {
+		h.held = map[string]table.DirtyEntry{}
+	}
+	k := string(key)
+	if _, ok := h.held[k]; !ok {
+		h.heldKeys = append(h.heldKeys, k)
+	}
+	h.held[k] = table.DirtyEntry{Key: []byte(k), Value: bytes.Clone(value), Timestamp: ts}
+	h.t.held = true
 }
 
 // Name returns the store name.
@@ -63,6 +83,9 @@ func (h *StoreHandle) Underlying() table.KeyValueStore { return h.kv }
 // Get returns the value of key and its timestamp; ok is false when absent.
 func (h *StoreHandle) Get(key []byte) (value []byte, ts int64, ok bool, err error) {
 	if h.cached {
+		if e, ok := h.held[string(key)]; ok {
+			return e.Value, e.Timestamp, e.Value != nil, nil
+		}
 		if v, ts, found := h.t.cache.Get(h.info.Name, key); found {
 			return v, ts, v != nil, nil
 		}
@@ -81,7 +104,14 @@ func (h *StoreHandle) Put(key, value []byte, ts int64) error {
 		return table.ErrEmptyKey
 	}
 	if h.cached {
-		return h.t.cache.Put(h.info.Name, key, value, ts)
+		if h.t.flushing > 0 {
+			h.hold(key, value, ts)
+			return nil
+		}
+		if err := h.t.cache.Put(h.info.Name, key, value, ts); err != nil {
+			return err
+		}
+		return h.t.releaseHeld() // an eviction may have flushed
 	}
 	return h.flushEntries([]table.DirtyEntry{{Key: key, Value: value, Timestamp: ts}})
 }
@@ -149,6 +179,10 @@ func (h *StoreHandle) Range(from, to []byte) iter.Seq2[StoreEntry, error] {
 	return func(yield func(StoreEntry, error) bool) {
 		if h.cached {
 			if err := h.t.cache.FlushNamespace(h.info.Name); err != nil {
+				yield(StoreEntry{}, err)
+				return
+			}
+			if err := h.t.releaseHeld(); err != nil {
 				yield(StoreEntry{}, err)
 				return
 			}

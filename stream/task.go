@@ -55,6 +55,10 @@ type TaskConfig struct {
 	Clock func() int64
 	// Hooks receive metrics events.
 	Hooks TaskHooks
+	// GlobalStores returns the process's global store called name (see
+	// Topology.GlobalStores and GlobalTask.Store), which the task only
+	// reads; nil when the topology has no global tables.
+	GlobalStores func(name string) *StoreHandle
 }
 
 // Task runs one sub-topology for one partition: Kafka Streams' StreamTask.
@@ -87,6 +91,10 @@ type Task struct {
 	commitReq   bool
 	fatal       error
 	closed      bool
+	// flushing counts the cache flush listeners running; held says a
+	// store holds writes made meanwhile (see StoreHandle.hold).
+	flushing int
+	held     bool
 }
 
 type topicPart struct {
@@ -144,7 +152,11 @@ func (t *Task) Init() error {
 		}
 		h := &StoreHandle{t: t, info: info, kv: kv, cached: t.top.b.stores[name].caching && t.cfg.CacheMaxBytes > 0}
 		t.stores[name] = h
-		t.cache.Register(name, h.flushEntries)
+		t.cache.Register(name, func(entries []table.DirtyEntry) error {
+			t.flushing++
+			defer func() { t.flushing-- }()
+			return h.flushEntries(entries)
+		})
 	}
 	// Instantiate children before parents.
 	for i := len(t.sub.nodes) - 1; i >= 0; i-- {
@@ -299,16 +311,47 @@ func (t *Task) Flush() error {
 	if t.fatal != nil {
 		return t.fatal
 	}
-	if err := t.cache.Flush(); err != nil {
-		t.fail(&TaskError{Task: t.cfg.ID, Node: "cache", Kind: "processing", Err: err})
-		return t.fatal
-	}
-	if t.fatal != nil {
-		return t.fatal
+	// Flushing a store forwards its updates, which can write to stores
+	// downstream: flush until nothing is left.
+	for again := true; again; {
+		err := t.cache.Flush()
+		if err == nil {
+			again = t.held
+			err = t.releaseHeld()
+		}
+		if err != nil {
+			t.fail(&TaskError{Task: t.cfg.ID, Node: "cache", Kind: "processing", Err: err})
+			return t.fatal
+		}
+		if t.fatal != nil {
+			return t.fatal
+		}
 	}
 	for _, h := range t.stores {
 		if err := h.kv.Flush(); err != nil {
 			return fmt.Errorf("stream: task %s: flush store %s: %w", t.cfg.ID, h.info.Name, err)
+		}
+	}
+	return nil
+}
+
+// releaseHeld moves the writes stores held during cache flushes into the
+// cache, once no flush is running. A Put can evict and so flush again,
+// holding more: it loops until nothing is held.
+func (t *Task) releaseHeld() error {
+	for t.flushing == 0 && t.held {
+		t.held = false
+		for _, name := range t.sub.stores {
+			h := t.stores[name]
+			for len(h.heldKeys) > 0 {
+				k := h.heldKeys[0]
+				h.heldKeys = h.heldKeys[1:]
+				e := h.held[k]
+				delete(h.held, k)
+				if err := t.cache.Put(name, e.Key, e.Value, e.Timestamp); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
@@ -344,6 +387,7 @@ func (t *Task) Close() error {
 	}
 	for name, h := range t.stores {
 		t.cache.Drop(name)
+		h.held, h.heldKeys = nil, nil
 		if err := h.kv.Close(); err != nil {
 			errs = append(errs, err)
 		}

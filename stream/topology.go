@@ -404,7 +404,7 @@ func (t *Topology) Describe() *TopologyDescription {
 	d := &TopologyDescription{}
 	for _, s := range t.subs {
 		sd := SubtopologyDescription{ID: s.id}
-		for _, n := range s.nodes {
+		for _, n := range describeOrder(s.nodes) {
 			nd := NodeDescription{Name: n.name, Stores: slices.Clone(n.stores)}
 			switch n.kind {
 			case kindSource:
@@ -416,10 +416,10 @@ func (t *Topology) Describe() *TopologyDescription {
 			default:
 				nd.Kind = "Processor"
 			}
-			for _, c := range n.children {
+			for _, c := range describeOrder(n.children) {
 				nd.Successors = append(nd.Successors, c.name)
 			}
-			for _, p := range n.parents {
+			for _, p := range describeOrder(n.parents) {
 				nd.Predecessors = append(nd.Predecessors, p.name)
 			}
 			sd.Nodes = append(sd.Nodes, nd)
@@ -430,6 +430,33 @@ func (t *Topology) Describe() *TopologyDescription {
 		d.GlobalStores = append(d.GlobalStores, GlobalStoreDescription{Source: g.sourceName, Topic: g.topic, Processor: g.procName, Store: g.store})
 	}
 	return d
+}
+
+// describeOrder returns nodes in the order Kafka Streams describes them:
+// by the size of the sub-tree each one roots (the node and, through every
+// path, its descendants), largest first, then by name.
+func describeOrder(nodes []*node) []*node {
+	sizes := map[*node]int{}
+	var size func(n *node) int
+	size = func(n *node) int {
+		if sz, ok := sizes[n]; ok {
+			return sz
+		}
+		sz := 1
+		for _, c := range n.children {
+			sz += size(c)
+		}
+		sizes[n] = sz
+		return sz
+	}
+	out := slices.Clone(nodes)
+	slices.SortStableFunc(out, func(a, b *node) int {
+		if sa, sb := size(a), size(b); sa != sb {
+			return sb - sa
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	return out
 }
 
 // TopologyDescription is the structure of a topology.
@@ -463,9 +490,10 @@ type GlobalStoreDescription struct {
 // TopologyDescription.
 func (d *TopologyDescription) String() string {
 	var sb strings.Builder
-	sb.WriteString("Topologies:\n")
+	// Kafka indents the first sub-topology by three spaces, the others by two.
+	sb.WriteString("Topologies:\n ")
 	for _, s := range d.Subtopologies {
-		fmt.Fprintf(&sb, "   Sub-topology: %d\n", s.ID)
+		fmt.Fprintf(&sb, "  Sub-topology: %d\n", s.ID)
 		for _, n := range s.Nodes {
 			switch n.Kind {
 			case "Source":
@@ -495,7 +523,7 @@ func (d *TopologyDescription) String() string {
 	for i, g := range d.GlobalStores {
 		fmt.Fprintf(&sb, "  Sub-topology: %d for global store (will not generate tasks)\n", len(d.Subtopologies)+i)
 		fmt.Fprintf(&sb, "    Source: %s (topics: [%s])\n      --> %s\n", g.Source, g.Topic, g.Processor)
-		fmt.Fprintf(&sb, "    Processor: %s (stores: [%s])\n      --> none\n      <-- %s\n\n", g.Processor, g.Store, g.Source)
+		fmt.Fprintf(&sb, "    Processor: %s (stores: [%s])\n      --> none\n      <-- %s\n", g.Processor, g.Store, g.Source)
 	}
 	return sb.String()
 }

@@ -6,7 +6,8 @@
 // Everything runs synchronously in the calling goroutine: each piped record
 // is processed to completion (through repartition topics too), then the
 // driver commits, which flushes record caches, as Kafka's driver does. Every
-// topic has one partition.
+// topic has one partition. Records piped into the topic of a global table
+// update its global store before any later record is processed.
 //
 //	d, _ := streamtest.New(topology)
 //	in := streamtest.InputTopic(d, "text-lines", serde.String(), serde.String())
@@ -58,6 +59,8 @@ type Driver struct {
 
 	tasks   []*stream.Task
 	readers map[string][]*stream.Task // topic → tasks reading it
+	global  *stream.GlobalTask        // nil without global tables
+	globals map[string]bool           // global topics
 	topics  map[string]*topicLog
 	stores  map[string]table.KeyValueStore
 	pending []stream.RawRecord
@@ -75,9 +78,23 @@ type topicLog struct {
 func New(top *stream.Topology, opts ...Option) (*Driver, error) {
 	d := &Driver{top: top, appID: "test-app", cacheBytes: 10 << 20,
 		readers: map[string][]*stream.Task{}, topics: map[string]*topicLog{},
-		stores: map[string]table.KeyValueStore{}, dropped: map[string]int{}}
+		stores: map[string]table.KeyValueStore{}, dropped: map[string]int{}, globals: map[string]bool{}}
 	for _, o := range opts {
 		o(d)
+	}
+	if gs := top.GlobalStores(d.appID); len(gs) > 0 {
+		g, err := top.NewGlobalTask(stream.GlobalTaskConfig{ApplicationID: d.appID, Env: env{d}, Logger: d.log, Errors: d.errs,
+			Hooks: stream.TaskHooks{Dropped: func(_, reason string) { d.dropped[reason]++ }}})
+		if err != nil {
+			return nil, err
+		}
+		if err := g.Init(); err != nil {
+			return nil, err
+		}
+		d.global = g
+		for _, gs := range gs {
+			d.globals[gs.Topic] = true
+		}
 	}
 	for _, sub := range top.Subtopologies(d.appID) {
 		t, err := top.NewTask(stream.TaskConfig{
@@ -89,6 +106,12 @@ func New(top *stream.Topology, opts ...Option) (*Driver, error) {
 			Errors:        d.errs,
 			Clock:         func() int64 { return d.wall },
 			Hooks:         stream.TaskHooks{Dropped: func(node, reason string) { d.dropped[reason]++ }},
+			GlobalStores: func(name string) *stream.StoreHandle {
+				if d.global == nil {
+					return nil
+				}
+				return d.global.Store(name)
+			},
 		})
 		if err != nil {
 			return nil, err
@@ -117,7 +140,7 @@ func (e env) Send(rec stream.RawRecord) error {
 	tl := e.d.topic(rec.Topic)
 	rec.Offset = int64(len(tl.recs))
 	tl.recs = append(tl.recs, rec)
-	if len(e.d.readers[rec.Topic]) > 0 {
+	if len(e.d.readers[rec.Topic]) > 0 || e.d.globals[rec.Topic] {
 		e.d.pending = append(e.d.pending, rec)
 	}
 	return nil
@@ -150,7 +173,7 @@ func (d *Driver) PipeRaw(rec stream.RawRecord) error {
 	if d.err != nil {
 		return d.err
 	}
-	if len(d.readers[rec.Topic]) == 0 {
+	if len(d.readers[rec.Topic]) == 0 && !d.globals[rec.Topic] {
 		return fmt.Errorf("streamtest: no source reads topic %q", rec.Topic)
 	}
 	rec.Partition = 0
@@ -169,6 +192,13 @@ func (d *Driver) drain(commit bool) error {
 		for len(d.pending) > 0 {
 			rec := d.pending[0]
 			d.pending = d.pending[1:]
+			if d.globals[rec.Topic] {
+				// Global records update the global store before any
+				// later record is processed.
+				if err := d.global.Apply(rec); err != nil {
+					return d.fail(err)
+				}
+			}
 			for _, t := range d.readers[rec.Topic] {
 				if err := t.Add(rec); err != nil {
 					return d.fail(err)
@@ -183,6 +213,11 @@ func (d *Driver) drain(commit bool) error {
 		}
 		for _, t := range d.tasks {
 			if err := t.Flush(); err != nil {
+				return d.fail(err)
+			}
+		}
+		if d.global != nil {
+			if err := d.global.Flush(); err != nil {
 				return d.fail(err)
 			}
 		}
@@ -249,6 +284,11 @@ func (d *Driver) Close() error {
 			}
 		}
 		if err := t.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d.global != nil {
+		if err := d.global.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
