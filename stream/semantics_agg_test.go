@@ -866,3 +866,30 @@ func TestCogroupRepartitionNameClash(t *testing.T) {
 		t.Errorf("Build: %v", err)
 	}
 }
+
+// FuzzTableGroupRepartition feeds arbitrary bytes to a grouped table's
+// aggregation through its repartition topic: the Change decoder must
+// reject what it cannot decode (to the error handler) and never panic.
+func FuzzTableGroupRepartition(f *testing.F) {
+	b := stream.NewBuilder()
+	stream.GroupTable(stream.Table(b, "input", strs, stream.Materialized[string, string]{}),
+		func(k, v string) (string, string) { return v, v }, stream.Grouped[string, string]{Name: "g"}).
+		Count(stream.Materialized[string, int64]{}).ToStream().To("out", stream.Produced[string, int64]{})
+	top, err := b.Build()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{"ab\x01", "ab\x00", "\x04acab\x02", "\x00\x02", "", "\x02", "\xff\xff\xff\xff\x0f\x02"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		d, err := streamtest.New(top, streamtest.WithErrorHandlers(stream.ErrorHandlers{Deserialization: stream.LogAndContinue}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if err := d.PipeRaw(stream.RawRecord{Topic: "test-app-g-repartition", Key: []byte("k"), Value: value}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

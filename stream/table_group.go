@@ -55,30 +55,26 @@ func GroupTable[K, V, K2, V2 any](t KTable[K, V], fn func(K, V) (K2, V2), g Grou
 				break
 			}
 		}
+		// selectRow maps a row; has is false for an absent row or a null
+		// new key.
+		selectRow := func(k K, present bool, v V) (p selected[K2, V2], err error) {
+			if !present {
+				return p, nil
+			}
+			p.k, p.v = fn(k, v)
+			if p.kb, err = ks.Serialize(topic, p.k); err != nil {
+				return p, fmt.Errorf("groupBy: serialize key: %w", err)
+			}
+			p.has = p.kb != nil
+			return p, nil
+		}
 		return func(r Record[K, Change[V]]) error {
 			c := r.Value
-			type pair struct {
-				k   K2
-				v   V2
-				kb  []byte
-				has bool
-			}
-			selectRow := func(has bool, v V) (pair, error) {
-				if !has {
-					return pair{}, nil
-				}
-				k2, v2 := fn(r.Key, v)
-				kb, err := ks.Serialize(topic, k2)
-				if err != nil {
-					return pair{}, fmt.Errorf("groupBy: serialize key: %w", err)
-				}
-				return pair{k: k2, v: v2, kb: kb, has: kb != nil}, nil
-			}
-			oldP, err := selectRow(c.HasOld, c.Old)
+			oldP, err := selectRow(r.Key, c.HasOld, c.Old)
 			if err != nil {
 				return err
 			}
-			newP, err := selectRow(c.HasNew, c.New)
+			newP, err := selectRow(r.Key, c.HasNew, c.New)
 			if err != nil {
 				return err
 			}
@@ -110,6 +106,15 @@ func GroupTable[K, V, K2, V2 any](t KTable[K, V], fn func(K, V) (K2, V2), g Grou
 		b.errorf("groupBy", n.name, "the grouped table needs a value serde (Grouped.Value)")
 	}
 	return KGroupedTable[K2, V2]{b: b, n: n, ks: ks, vs: vs, name: g.Name, shared: new(*node)}
+}
+
+// selected is a row mapped by a KGroupedTable's function: its new key
+// (and the key's bytes, nil for a null key) and value.
+type selected[K, V any] struct {
+	k   K
+	v   V
+	kb  []byte
+	has bool
 }
 
 // Count counts the rows per key: each add counts one, each subtract one
