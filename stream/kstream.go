@@ -135,9 +135,8 @@ func (s *sourceInstance[K, V]) processRaw(raw *RawRecord) {
 		t.handle("deserialization", s.n.name, t.cfg.Errors.deser(), fmt.Errorf("value: %w", err))
 		return
 	}
-	q := t.queues[topicPart{raw.Topic, raw.Partition}]
 	pt := int64(-1)
-	if q != nil {
+	if q := t.curQueue; q != nil {
 		pt = q.partTime
 	}
 	ts, err := s.ext(raw, pt)
@@ -147,6 +146,7 @@ func (s *sourceInstance[K, V]) processRaw(raw *RawRecord) {
 		return
 	}
 	rec.Timestamp = ts
+	t.observe(ts)
 	s.ctx.Forward(rec)
 }
 
