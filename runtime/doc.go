@@ -1,7 +1,212 @@
-// Package runtime executes a stream topology as workers: tasks per input
-// partition, partition assignment through the Kafka group protocol, commits,
-// exactly-once processing, state restore and metrics.
+// Package runtime runs a stream.Topology as a worker process of an
+// application: the counterpart of Kafka Streams' KafkaStreams. It speaks
+// the Kafka protocol through franz-go, so a worker runs against eddy's
+// broker (external or embedded) or any Kafka cluster.
 //
-// It is being built (see the streams issues); today it holds only this
-// description.
+//	top, _ := b.Build()
+//	cfg := runtime.DefaultConfig("wordcount", "127.0.0.1:9092")
+//	app, err := runtime.New(top, cfg)
+//	...
+//	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+//	defer stop()
+//	err = app.Run(ctx) // nil after a graceful shutdown
+//
+// Start as many workers (processes) with the same ApplicationID as you
+// like: they share the work. Each needs its own StateDir.
+//
+// # Threads and tasks
+//
+// A worker runs Config.NumStreamThreads stream threads. A task is one
+// sub-topology applied to one partition of its source topics (task "1_3":
+// sub-topology 1, partition 3); a sub-topology has as many tasks as its
+// largest source topic has partitions. Each stream thread is a member of
+// the consumer group named ApplicationID, owns the tasks the group assigns
+// it, and runs them in one goroutine: it polls its input partitions,
+// hands records to their tasks, lets each task process a bounded batch
+// (records in timestamp order across its partitions), fires wall-clock
+// punctuators, and commits when due. A task with more than a few thousand
+// records buffered has its partitions paused until it catches up.
+//
+// Each thread has one franz-go client that is both the group member and
+// the producer (acks=all, idempotent), and a second one, the restore
+// consumer, that reads changelogs. Records a task sends with no partition
+// go through Kafka's default partitioner (murmur2 of the key, masked
+// positive, modulo the partition count; see KeyPartition), so repartition
+// topics land on the right task whatever client wrote them; changelog
+// records go to the task's own partition. Config.ClientOptions are added
+// after the runtime's own options to every client (the admin client too),
+// so they can tune or override them: TLS, SASL, SessionTimeout,
+// HeartbeatInterval, FetchMaxWait... They must not change the group's
+// mechanics (ConsumerGroup, Balancers, BlockRebalanceOnPoll, the
+// OnPartitions callbacks, auto-commit), which the runtime relies on.
+//
+// # Internal topics
+//
+// Run first checks the source topics (a missing one is an error naming
+// it: the runtime never creates user topics), then creates the internal
+// topics, idempotently: repartition topics
+// "<ApplicationID>-<name>-repartition" with their explicit partition
+// count, else the largest count of the source topics of the sub-topology
+// that writes them; and changelog topics "<ApplicationID>-<store>-changelog"
+// (cleanup.policy=compact) with as many partitions as their
+// sub-topology has tasks. An existing internal topic with another partition
+// count is an error. Topics that a join reads side by side must have the
+// same partition count (repartition topics without an explicit count are
+// sized to match); otherwise Run fails with ErrTopics, naming the join and
+// the topics with their counts.
+//
+// # Assignment
+//
+// The group uses the "eddy-streams" protocol with eager rebalancing. When
+// joining, each thread sends (as the user data of a standard consumer
+// subscription): its process id (a UUID kept in
+// <StateDir>/<ApplicationID>/process.id), its thread index, its
+// ApplicationServer, the tasks it owns, and, for every task directory of
+// the process holding a checkpoint, the sum of the checkpointed offsets.
+// The group leader assigns tasks, never partitions: all partitions of a
+// task go to one member, so co-partitioned inputs meet in one task. Tasks
+// stay with their owners while that keeps the members balanced; others go
+// to the least-loaded member, spreading each sub-topology and preferring
+// processes that have the task's state; then loads are evened out to
+// within one task. With NumStandbyReplicas > 0, each task with a logged
+// store also gets standby copies, each on a different process than the
+// active and each other (a copy on the same process would protect
+// nothing), preferring the previous holder, then a process with state.
+// Every member receives its active and standby tasks and the map of
+// application servers to their active tasks, which KeyOwner reads.
+//
+// Rebalancing is eager: at the start of a rebalance every thread finishes
+// the records it already polled, commits, and suspends its tasks (stores
+// stay open). When the new assignment arrives, tasks it keeps resume at
+// once, tasks it lost are closed, new tasks are opened and restored,
+// standbys that became active restore only the changelog tail they miss.
+// If the member was kicked out of the group (partitions lost), its tasks
+// close without committing.
+//
+// # State, restore and checkpoints
+//
+// A task's state lives in <StateDir>/<ApplicationID>/<task id>/: one
+// directory per persistent store (badger, sized per task; see package
+// table), in-memory stores live in memory only, and a .checkpoint file
+// holds, per changelog partition of the task's persistent logged stores,
+// the changelog offset the store covers up to.
+//
+// The checkpoint scheme is at-least-once (Kafka Streams' at_least_once
+// scheme, not its exactly-once one): the checkpoint is rewritten at every
+// commit and kept while the task runs. At a commit the task's stores are
+// flushed (fsynced) before the producer is flushed and before the
+// checkpoint is written with, per changelog partition, one past the last
+// acknowledged changelog record; so a checkpoint never claims more than
+// the store holds durably. When a task opens:
+//
+//   - no checkpoint entry for a persistent logged store (first start, the
+//     file deleted, or a store from unknown history): the store directory
+//     is wiped and the store is restored from the start of its changelog;
+//   - a checkpoint outside the changelog's [log start, end] (the topic was
+//     recreated or truncated): the same;
+//   - otherwise the store is kept and the changelog is replayed from the
+//     checkpointed offset to its end.
+//
+// After an unclean stop the checkpoint is that of the last commit, and the
+// store may hold later writes; replaying the changelog from the checkpoint
+// brings every key the changelog has since seen to its logged value, and
+// the input records after the last committed offset are processed again:
+// at-least-once, as in Kafka Streams. After a clean stop the checkpoint
+// covers everything and a restart restores nothing.
+//
+// Restore runs before the task processes: the thread's restore consumer
+// reads the changelog partitions from the store's position to the end
+// offsets listed when the restore began, applying each record
+// (stream.ChangelogEntry) in PutAll batches, while the thread keeps
+// serving its running tasks; records of the task's input that arrive
+// meanwhile wait in a bounded buffer. Then the stores are flushed, the
+// checkpoint written and the task starts.
+//
+// # Standby replicas
+//
+// A standby task opens the task's stores in the same directory layout and
+// follows its changelog partitions with the restore consumer, forever. Its
+// checkpoint is written at commits. When the assignment makes it active on
+// the same thread, it restores only the tail between its position and the
+// changelog's end, then runs.
+//
+// # Commit
+//
+// Every CommitInterval, when a processor asks (ProcessorContext.Commit),
+// at the start of a rebalance and at shutdown, a thread commits:
+//
+//  1. each running task flushes its record cache (writing stores and
+//     changelogs, forwarding cached updates) and its stores;
+//  2. the producer is flushed: every record sent so far is acknowledged
+//     (or failed, see below);
+//  3. checkpoints are written (changelog positions from the
+//     acknowledgements), for active and standby tasks whose positions
+//     moved;
+//  4. the tasks' input offsets (one past the last processed record) are
+//     committed with the group member's client.
+//
+// A failed offset commit is logged, not fatal: it means the group is
+// rebalancing, and the revoke (or lost) callback follows.
+//
+// # Shutdown
+//
+// When Run's context is cancelled (or Close is called) each thread
+// processes the records it already polled, commits as above, closes its
+// tasks and standbys (writing their checkpoints) and stores, then leaves
+// the group, which hands its tasks to the remaining workers at once. Run
+// returns nil. A SIGTERM handled by signal.NotifyContext is a graceful
+// shutdown.
+//
+// # Errors
+//
+//   - Deserialization and processing errors go to Config.Errors'
+//     handlers inside the task (log-and-fail by default, log-and-continue,
+//     and a dead-letter topic receiving the input record with the error in
+//     headers whatever the handler decides).
+//   - Production errors are asynchronous: a record the producer cannot
+//     deliver (after its retries, or after two minutes) is handed to
+//     Config.Errors.Production at the next poll or commit, and to the
+//     dead-letter topic with its error in headers; Continue counts it as
+//     dropped, Fail stops the worker. Serialization errors at sinks are
+//     handled inside the task.
+//   - A Fail decision, a store failure or an internal error is fatal: the
+//     thread closes its tasks without committing (the failed record will
+//     be read again), the other threads shut down gracefully, and Run
+//     returns the error (a *stream.TaskError for handler failures).
+//
+// # Interactive queries
+//
+// App.Store reads this worker's copies of a store, over its running
+// active tasks; Query is the typed Get. Reads see what the tasks flushed
+// (at commits, or at once with caching disabled). App.KeyOwner says which
+// worker (its ApplicationServer) holds a key, from the assignment all
+// members receive; serving queries over the network is the caller's job.
+//
+// # Metrics
+//
+// With Config.Registerer set the runtime registers (labels: thread is the
+// stream thread index, store the store name, task the task id, reason the
+// drop reason):
+//
+//	eddy_streams_records_processed_total{thread}           counter   input records processed
+//	eddy_streams_process_latency_seconds{thread}           histogram time to process one input record through its sub-topology
+//	eddy_streams_commit_latency_seconds{thread}            histogram time of one commit (flush, acks, checkpoints, offsets)
+//	eddy_streams_end_to_end_latency_seconds{thread}        histogram wall clock minus record timestamp when written to an output topic
+//	eddy_streams_dropped_records_total{thread,reason}      counter   records dropped: null-key, deserialization, processing, production, invalid-timestamp, late
+//	eddy_streams_restore_remaining_records{store}          gauge     changelog records still to restore before tasks can run
+//	eddy_streams_restored_records_total{store}             counter   changelog records applied by restores and standbys
+//	eddy_streams_store_entries{store,task}                 gauge     approximate keys in an active task's store, sampled at commit
+//	eddy_streams_consumer_lag_records{thread}              gauge     high watermark minus fetch position, summed over the thread's input partitions (updated when records are fetched)
+//	eddy_streams_active_tasks{thread}                      gauge     active tasks owned
+//	eddy_streams_standby_tasks{thread}                     gauge     standby tasks owned
+//	eddy_streams_rebalances_total{thread}                  counter   assignments received
+//
+// Two Apps given the same Registerer share the collectors.
+//
+// # Not yet
+//
+// Exactly-once (Config.Guarantee = ExactlyOnce) makes New return
+// ErrNotImplemented; so do topologies with global tables. Partitions
+// added to source topics while the application runs are not picked up
+// until its workers restart.
 package runtime
