@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eddy-streams/eddy/internal/streambench"
+)
+
+// perfStreamsConfig configures `eddy perf streams`.
+type perfStreamsConfig struct {
+	Records       int
+	Keys          int
+	Partitions    int32
+	MemPartitions int32
+	Peer          bool
+	WorkDir       string
+}
+
+func perfStreamsCmd(a *app) *cobra.Command {
+	cfg := perfStreamsConfig{}
+	c := &cobra.Command{
+		Use:   "streams",
+		Short: "Benchmark stream processing: eddy's runtime against goka on the same broker",
+		Long: `perf streams starts eddy's broker as a subprocess of this binary (fresh
+temporary data dir) unless --brokers is given, fills input topics, and
+measures, in this process:
+
+  count      groupByKey → count per key (--keys keys, --partitions partitions),
+             eddy's runtime with one stream thread, then goka (the peer) on
+             the same input, with the ratio eddy/goka;
+  stateless  filter → mapValues → to, eddy's runtime;
+  memory     the count topology over a --mem-partitions topic (one task
+             per partition) run first in this fresh process, reporting the
+             process's peak resident memory (VmHWM).
+
+Rates count records between the first and the last record processed, so
+startup and group joins are excluded for both sides.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPerfStreams(cmd.Context(), a, cmd, cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := c.Flags()
+	f.IntVar(&cfg.Records, "records", 1_000_000, "records per input topic")
+	f.IntVar(&cfg.Keys, "keys", 1000, "distinct keys")
+	f.Int32Var(&cfg.Partitions, "partitions", 6, "partitions of the count and stateless inputs")
+	f.Int32Var(&cfg.MemPartitions, "mem-partitions", 12, "partitions (tasks) of the memory run; 0 skips it")
+	f.BoolVar(&cfg.Peer, "peer", true, "also run goka on the count input")
+	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent of the temporary directories (default: $TMPDIR)")
+	return c
+}
+
+func runPerfStreams(ctx context.Context, a *app, cmd *cobra.Command, cfg perfStreamsConfig, out, errw io.Writer) error {
+	tmp, err := os.MkdirTemp(cfg.WorkDir, "eddy-perf-streams-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	run := func(brokers string) error {
+		return perfStreamsOn(ctx, brokers, tmp, cfg, out, errw)
+	}
+	if cmd.Flags().Changed("brokers") || os.Getenv("EDDY_BROKERS") != "" {
+		return run(a.brokers)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locating own binary: %w", err)
+	}
+	args := []string{"broker", "--data-dir", filepath.Join(tmp, "broker"), "--listen", "127.0.0.1:0", "--http", "", "--log-level", "warn"}
+	return withServer(ctx, exe, tmp, "eddy", args, func(addr string, _ int) error { return run(addr) })
+}
+
+func perfStreamsOn(ctx context.Context, brokers, tmp string, cfg perfStreamsConfig, out, errw io.Writer) error {
+	base := streambench.Config{Brokers: []string{brokers}, Records: cfg.Records, Keys: cfg.Keys, Partitions: cfg.Partitions}
+	fmt.Fprintf(out, "eddy perf streams: %d records, %d keys, %d partitions; broker %s\n", cfg.Records, cfg.Keys, cfg.Partitions, brokers)
+	fmt.Fprintf(out, "host: %d CPUs, %s %s/%s\n\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	step := func(name string, fn func(streambench.Config) (streambench.Result, error), c streambench.Config) (streambench.Result, error) {
+		c.WorkDir = filepath.Join(tmp, name)
+		fmt.Fprintf(errw, "== %s\n", name)
+		r, err := fn(c)
+		if err != nil {
+			return r, fmt.Errorf("%s: %w", name, err)
+		}
+		fmt.Fprintf(errw, "   %d records in %s: %.0f rec/s\n", r.Records, r.Elapsed.Round(time.Millisecond), r.Rate())
+		return r, nil
+	}
+	fill := func(topic string, c streambench.Config) error {
+		fmt.Fprintf(errw, "== fill %s\n", topic)
+		return streambench.Fill(ctx, c, topic)
+	}
+	var mem streambench.Result
+	if cfg.MemPartitions > 0 {
+		mc := base
+		mc.Partitions = cfg.MemPartitions
+		if err := fill("perf-streams-mem", mc); err != nil {
+			return err
+		}
+		r, err := step("memory", func(c streambench.Config) (streambench.Result, error) {
+			return streambench.EddyCount(ctx, c, "perf-streams-mem")
+		}, mc)
+		if err != nil {
+			return err
+		}
+		mem = r
+		mem.PeakRSS, _ = peakRSS(os.Getpid())
+	}
+	if err := fill("perf-streams-count", base); err != nil {
+		return err
+	}
+	count, err := step("eddy count", func(c streambench.Config) (streambench.Result, error) {
+		return streambench.EddyCount(ctx, c, "perf-streams-count")
+	}, base)
+	if err != nil {
+		return err
+	}
+	var goka streambench.Result
+	if cfg.Peer {
+		if goka, err = step("goka count", func(c streambench.Config) (streambench.Result, error) {
+			return streambench.GokaCount(ctx, c, "perf-streams-count")
+		}, base); err != nil {
+			return err
+		}
+	}
+	if err := fill("perf-streams-stateless", base); err != nil {
+		return err
+	}
+	stateless, err := step("eddy stateless", func(c streambench.Config) (streambench.Result, error) {
+		return streambench.EddyStateless(ctx, c, "perf-streams-stateless")
+	}, base)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "%-34s %14s %12s\n", "scenario", "rec/s", "elapsed")
+	line := func(name string, r streambench.Result) {
+		fmt.Fprintf(out, "%-34s %14.0f %12s\n", name, r.Rate(), r.Elapsed.Round(time.Millisecond))
+	}
+	line("count per key, eddy", count)
+	if cfg.Peer {
+		line("count per key, goka", goka)
+		if goka.Rate() > 0 {
+			fmt.Fprintf(out, "%-34s %13.2fx\n", "count ratio eddy/goka", count.Rate()/goka.Rate())
+		}
+	}
+	line("filter → mapValues → to, eddy", stateless)
+	if cfg.MemPartitions > 0 {
+		line(fmt.Sprintf("count, %d tasks (memory run)", cfg.MemPartitions), mem)
+		fmt.Fprintf(out, "%-34s %10.1f MiB\n", "peak RSS after the memory run", float64(mem.PeakRSS)/(1<<20))
+	}
+	return nil
+}

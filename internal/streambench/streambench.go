@@ -1,0 +1,270 @@
+// Package streambench measures stream processing on a Kafka-protocol
+// cluster: eddy's runtime against goka (the peer), in the same run, on the
+// same broker. It backs `eddy perf streams` and the package benchmarks.
+//
+// Each scenario reads a pre-filled input topic from the beginning and
+// reports the rate between its first and its last processed record, so
+// group joins and startup are not counted for either side.
+package streambench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddy-streams/eddy/runtime"
+	"github.com/eddy-streams/eddy/serde"
+	"github.com/eddy-streams/eddy/stream"
+)
+
+// Config describes one benchmark input.
+type Config struct {
+	// Brokers of the cluster.
+	Brokers []string
+	// Records in the input topic. Default 1,000,000.
+	Records int
+	// Keys: distinct keys, spread round-robin. Default 1,000.
+	Keys int
+	// Partitions of the input topic. Default 6.
+	Partitions int32
+	// ValueSize in bytes. Default 20.
+	ValueSize int
+	// WorkDir holds state directories. Required.
+	WorkDir string
+	// Threads is the eddy worker's stream threads. Default 1.
+	Threads int
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Records == 0 {
+		c.Records = 1_000_000
+	}
+	if c.Keys == 0 {
+		c.Keys = 1000
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 6
+	}
+	if c.ValueSize == 0 {
+		c.ValueSize = 20
+	}
+	if c.Threads == 0 {
+		c.Threads = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Result is one measured run.
+type Result struct {
+	Name    string
+	Records int64
+	Elapsed time.Duration
+	// PeakRSS of this process after the run (bytes), when known.
+	PeakRSS int64
+}
+
+// Rate returns records per second.
+func (r Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Records) / r.Elapsed.Seconds()
+}
+
+// Fill creates topic (and topic+"-out" for EddyStateless) and produces cfg.Records records with keys
+// "key-0000"… round-robin over cfg.Keys.
+func Fill(ctx context.Context, cfg Config, topic string) error {
+	cfg.defaults()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(1<<16))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, t := range []string{topic, topic + "-out"} {
+		if _, err := adm.CreateTopic(ctx, cfg.Partitions, 1, nil, t); err != nil && !strings.Contains(err.Error(), "TOPIC_ALREADY_EXISTS") {
+			return fmt.Errorf("create %s: %w", t, err)
+		}
+	}
+	val := []byte(strings.Repeat("v", cfg.ValueSize))
+	var failed atomic.Value
+	for i := 0; i < cfg.Records; i++ {
+		key := fmt.Appendf(nil, "key-%04d", i%cfg.Keys)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: key, Value: val}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Store(err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	if err, _ := failed.Load().(error); err != nil {
+		return err
+	}
+	return nil
+}
+
+// meter records the first and last processing time and the count.
+type meter struct {
+	n           atomic.Int64
+	first, last atomic.Int64
+	target      int64
+	done        chan struct{}
+}
+
+func newMeter(target int) *meter { return &meter{target: int64(target), done: make(chan struct{})} }
+
+func (m *meter) tick() {
+	now := time.Now().UnixNano()
+	m.first.CompareAndSwap(0, now)
+	if m.n.Add(1) == m.target {
+		m.last.Store(now)
+		close(m.done)
+	}
+}
+
+func (m *meter) result(name string) Result {
+	return Result{Name: name, Records: m.n.Load(), Elapsed: time.Duration(m.last.Load() - m.first.Load())}
+}
+
+func (m *meter) wait(ctx context.Context, errc <-chan error) error {
+	select {
+	case <-m.done:
+		return nil
+	case err := <-errc:
+		if err == nil {
+			err = errors.New("stopped before processing every record")
+		}
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("processed %d of %d records: %w", m.n.Load(), m.target, ctx.Err())
+	}
+}
+
+func runApp(ctx context.Context, cfg Config, appID string, b *stream.Builder, m *meter) (Result, error) {
+	top, err := b.Build()
+	if err != nil {
+		return Result{}, err
+	}
+	rc := runtime.DefaultConfig(appID, cfg.Brokers...)
+	rc.StateDir = filepath.Join(cfg.WorkDir, "state")
+	rc.NumStreamThreads = cfg.Threads
+	rc.Logger = cfg.Logger
+	app, err := runtime.New(top, rc)
+	if err != nil {
+		return Result{}, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- app.Run(rctx) }()
+	werr := m.wait(ctx, errc)
+	cancel()
+	if werr != nil {
+		_ = app.Close()
+		return Result{}, werr
+	}
+	if err := <-errc; err != nil {
+		return Result{}, err
+	}
+	return m.result(appID), nil
+}
+
+// EddyCount counts records per key (groupByKey → count) with eddy's
+// runtime (cfg.Threads stream threads).
+func EddyCount(ctx context.Context, cfg Config, topic string) (Result, error) {
+	cfg.defaults()
+	m := newMeter(cfg.Records)
+	b := stream.NewBuilder()
+	stream.Stream(b, stream.With(serde.Bytes(), serde.Bytes()), topic).
+		Peek(func([]byte, []byte) { m.tick() }).
+		GroupByKey(stream.Grouped[[]byte, []byte]{}).
+		Count(stream.Materialized[[]byte, int64]{Name: "counts"})
+	return runApp(ctx, cfg, fmt.Sprintf("bench-count-%d", time.Now().UnixNano()), b, m)
+}
+
+// EddyStateless runs filter → mapValues → to(topic+"-out") and reports the
+// rate at which records reach the sink.
+func EddyStateless(ctx context.Context, cfg Config, topic string) (Result, error) {
+	cfg.defaults()
+	m := newMeter(cfg.Records)
+	b := stream.NewBuilder()
+	in := stream.Stream(b, stream.With(serde.Bytes(), serde.Bytes()), topic).
+		Filter(func(k, v []byte) bool { return len(v) > 0 })
+	stream.MapValues(in, func(_ []byte, v []byte) []byte { return v[:len(v)/2] }).
+		Peek(func([]byte, []byte) { m.tick() }).
+		To(topic+"-out", stream.Produced[[]byte, []byte]{})
+	return runApp(ctx, cfg, fmt.Sprintf("bench-stateless-%d", time.Now().UnixNano()), b, m)
+}
+
+// GokaCount counts records per key with a goka processor (group table
+// persisted with goka's codec.Int64, leveldb storage).
+func GokaCount(ctx context.Context, cfg Config, topic string) (Result, error) {
+	cfg.defaults()
+	m := newMeter(cfg.Records)
+	sc := goka.DefaultConfig()
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	goka.ReplaceGlobalConfig(sc)
+	tmc := goka.NewTopicManagerConfig()
+	tmc.Table.Replication = 1
+	tmc.Stream.Replication = 1
+	group := goka.Group(fmt.Sprintf("bench-goka-%d", time.Now().UnixNano()))
+	g := goka.DefineGroup(group,
+		goka.Input(goka.Stream(topic), new(codec.Bytes), func(gctx goka.Context, _ any) {
+			var c int64
+			if v := gctx.Value(); v != nil {
+				c = v.(int64)
+			}
+			gctx.SetValue(c + 1)
+			m.tick()
+		}),
+		goka.Persist(new(codec.Int64)),
+	)
+	dir := filepath.Join(cfg.WorkDir, "goka")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Result{}, err
+	}
+	p, err := goka.NewProcessor(cfg.Brokers, g,
+		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, tmc)),
+		goka.WithStorageBuilder(storage.DefaultBuilder(dir)),
+		goka.WithLogger(gokaLogger{}))
+	if err != nil {
+		return Result{}, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(rctx) }()
+	werr := m.wait(ctx, errc)
+	cancel()
+	if werr != nil {
+		return Result{}, werr
+	}
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		return Result{}, err
+	}
+	return m.result("goka"), nil
+}
+
+type gokaLogger struct{}
+
+func (gokaLogger) Print(...any)          {}
+func (gokaLogger) Println(...any)        {}
+func (gokaLogger) Printf(string, ...any) {}
