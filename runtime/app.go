@@ -84,6 +84,10 @@ type App struct {
 	sstores map[string]map[stream.TaskID]*queryable // standbys
 
 	promoted atomic.Int64 // standby tasks promoted to active
+
+	// global keeps the global stores; set by Run before the stream
+	// threads start (which read it), nil without global tables.
+	global *globalThread
 }
 
 // New checks cfg and prepares a worker for top. It does not talk to the
@@ -99,15 +103,6 @@ func New(top *stream.Topology, cfg Config) (*App, error) {
 		// TODO(issue 6): exactly-once (transactional producer per thread,
 		// read_committed, offsets in the transaction).
 		return nil, fmt.Errorf("%w: guarantee %q (use %q for now)", ErrNotImplemented, ExactlyOnce, AtLeastOnce)
-	}
-	if gs := top.Describe().GlobalStores; len(gs) > 0 {
-		// TODO(global tables): a global stream thread would read each
-		// global topic in full into its store (restoring from the topic
-		// itself, no changelog) before the stream threads start, and keep
-		// it updated; tasks would then open the global stores through
-		// their Env. Until it exists, refuse rather than run a join
-		// against an empty table.
-		return nil, fmt.Errorf("%w: global tables (store %s) are not supported by the runtime yet", ErrNotImplemented, gs[0].Store)
 	}
 	p, err := newPlan(top, cfg.ApplicationID)
 	if err != nil {
@@ -206,8 +201,49 @@ func (a *App) run(ctx context.Context) error {
 	a.partsMu.Unlock()
 	a.log.Info("starting", "process", pid, "threads", a.cfg.NumStreamThreads, "tasks", len(a.plan.tasks(counts)))
 
-	// TODO(global tables): start the global stream thread here and wait
-	// for its stores to be restored before the stream threads start.
+	// The global stores are bootstrapped before any stream thread starts;
+	// the global thread then follows its topics until the stream threads
+	// have stopped, and closes last (they read its stores).
+	var (
+		global  *globalThread
+		gerr    error
+		gdone   chan struct{}
+		gcancel context.CancelFunc = func() {}
+	)
+	if len(a.plan.globals) > 0 {
+		g, err := newGlobalThread(ctx, a)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if err := g.bootstrap(ctx); err != nil {
+			return errors.Join(err, g.close(false))
+		}
+		if ctx.Err() != nil {
+			return g.close(true)
+		}
+		a.global = g
+		global, gdone = g, make(chan struct{})
+		var gctx context.Context
+		gctx, gcancel = context.WithCancel(ctx)
+		go func() {
+			defer close(gdone)
+			if gerr = g.run(gctx); gerr != nil {
+				g.log.Error("global thread failed", "err", gerr)
+				a.cancel() // the stream threads shut down gracefully
+			}
+		}()
+	}
+	stopGlobal := func() error {
+		if global == nil {
+			return nil
+		}
+		gcancel()
+		<-gdone
+		return errors.Join(gerr, global.close(gerr == nil))
+	}
 
 	threads := make([]*thread, 0, a.cfg.NumStreamThreads)
 	for i := range a.cfg.NumStreamThreads {
@@ -218,7 +254,7 @@ func (a *App) run(ctx context.Context) error {
 				t.rcl.Close()
 				t.cl.Close()
 			}
-			return err
+			return errors.Join(err, stopGlobal())
 		}
 		threads = append(threads, t)
 	}
@@ -236,7 +272,7 @@ func (a *App) run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, stopGlobal())...)
 }
 
 // WaitRunning returns once every stream thread has received an assignment

@@ -34,7 +34,8 @@ type Config struct {
 	// Brokers are the bootstrap brokers (host:port). Required.
 	Brokers []string
 	// StateDir holds the task directories (state stores and checkpoints):
-	// <StateDir>/<ApplicationID>/<task id>/. Default "./eddy-state".
+	// <StateDir>/<ApplicationID>/<task id>/, and the global stores in
+	// <StateDir>/<ApplicationID>/global/. Default "./eddy-state".
 	StateDir string
 	// NumStreamThreads is the number of stream threads (each a group
 	// member with its own tasks). Default 1.

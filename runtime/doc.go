@@ -122,6 +122,47 @@
 // meanwhile wait in a bounded buffer. Then the stores are flushed, the
 // checkpoint written and the task starts.
 //
+// # Global tables
+//
+// A topology with global tables (stream.GlobalTable) gets one global
+// thread per worker, shared by its stream threads: Kafka Streams'
+// GlobalStreamThread. It has its own client, assigned every partition of
+// every global topic (no consumer group, no committed offsets), and
+// applies their records to the global stores through a
+// stream.GlobalTask. The stores live in
+// <StateDir>/<ApplicationID>/global/<store>/ (badger, or in memory for
+// Materialized.InMemory), next to a .checkpoint file holding, per
+// partition of the persistent stores' topics, the offset after the last
+// record the store covers. A global topic is its own changelog: nothing
+// is written back to the cluster.
+//
+// Run checks the global topics with the source topics (a missing one is
+// an error naming it). Then, before any stream thread starts, the global
+// stores are bootstrapped: each persistent store whose checkpoint places
+// every partition of its topic inside the topic's log is kept and read
+// from there; any other store (no checkpoint, one outside the log, an
+// in-memory store) is wiped and read from the start. Reading goes up to
+// the end offsets listed when the bootstrap began, then the stores are
+// flushed and the checkpoint written; only then do the stream threads
+// start, so WaitRunning also waits for the bootstrap, and a stream record
+// never meets a global table older than the worker's start. (Positions
+// are taken from the records read, so a topic whose log ends with
+// transaction markers would not be seen as caught up: global topics are
+// expected to be written without transactions.)
+//
+// Afterwards the global thread keeps reading its topics, and every
+// CommitInterval and at shutdown flushes the stores and rewrites the
+// checkpoint; it closes after the stream threads. A restart thus reads
+// only what was added since, and a worker that lost its state directory
+// rebuilds the stores from the topics. Stream tasks read the global
+// stores directly (they have no record cache, and the stores are safe for
+// a reader and a writer at once): a global update is visible to the
+// stream records processed after it was applied, with no ordering between
+// the two topics beyond that (as in Kafka Streams). An undecodable global
+// record goes to Config.Errors' deserialization handler (and the
+// dead-letter topic); a Fail stops the worker (during the bootstrap, Run
+// and WaitRunning return the error).
+//
 // # Standby replicas
 //
 // A standby task opens the task's stores in the same directory layout and
@@ -181,21 +222,25 @@
 // (at commits, or at once with caching disabled). App.KeyOwner says which
 // worker (its ApplicationServer) holds a key, from the assignment all
 // members receive; serving queries over the network is the caller's job.
+// A global store is served in full by every worker once bootstrapped (its
+// reads see each record as soon as it is applied), and KeyOwner answers
+// this worker for it.
 //
 // # Metrics
 //
 // With Config.Registerer set the runtime registers (labels: thread is the
 // stream thread index, store the store name, task the task id, reason the
-// drop reason):
+// drop reason; the global thread's series have thread and task
+// "global"):
 //
 //	eddy_streams_records_processed_total{thread}           counter   input records processed
 //	eddy_streams_process_latency_seconds{thread}           histogram time to process one input record through its sub-topology
 //	eddy_streams_commit_latency_seconds{thread}            histogram time of one commit (flush, acks, checkpoints, offsets)
 //	eddy_streams_end_to_end_latency_seconds{thread}        histogram wall clock minus record timestamp when written to an output topic
 //	eddy_streams_dropped_records_total{thread,reason}      counter   records dropped: null-key, deserialization, processing, production, invalid-timestamp, late
-//	eddy_streams_restore_remaining_records{store}          gauge     changelog records still to restore before tasks can run
-//	eddy_streams_restored_records_total{store}             counter   changelog records applied by restores and standbys
-//	eddy_streams_store_entries{store,task}                 gauge     approximate keys in an active task's store, sampled at commit
+//	eddy_streams_restore_remaining_records{store}          gauge     changelog (or global topic) records still to restore before tasks can run
+//	eddy_streams_restored_records_total{store}             counter   changelog records applied by restores and standbys, and global topic records applied by the bootstrap
+//	eddy_streams_store_entries{store,task}                 gauge     approximate keys in an active task's store (or a global store), sampled at commit
 //	eddy_streams_consumer_lag_records{thread}              gauge     high watermark minus fetch position, summed over the thread's input partitions (updated when records are fetched)
 //	eddy_streams_active_tasks{thread}                      gauge     active tasks owned
 //	eddy_streams_standby_tasks{thread}                     gauge     standby tasks owned
@@ -206,7 +251,6 @@
 // # Not yet
 //
 // Exactly-once (Config.Guarantee = ExactlyOnce) makes New return
-// ErrNotImplemented; so do topologies with global tables. Partitions
-// added to source topics while the application runs are not picked up
-// until its workers restart.
+// ErrNotImplemented. Partitions added to source or global topics while
+// the application runs are not picked up until its workers restart.
 package runtime

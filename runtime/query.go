@@ -29,17 +29,22 @@ func (h HostInfo) String() string { return net.JoinHostPort(h.Host, strconv.Itoa
 // running active tasks (Kafka Streams' queryable store over all local
 // partitions). It sees what the tasks have flushed: writes still in a
 // task's record cache show up at the next commit (or at once with caching
-// disabled). Safe for concurrent use.
+// disabled). A global store is read in full from this worker's copy (once
+// bootstrapped; it has no cache). Safe for concurrent use.
 type StoreReader struct {
-	a    *App
-	name string
-	sub  int
+	a      *App
+	name   string
+	sub    int
+	global bool
 }
 
 // Store returns a reader of store name. The store must exist in the
 // topology; this worker may hold none of its tasks (then reads find
-// nothing).
+// nothing). Every worker holds all of a global store.
 func (a *App) Store(name string) (*StoreReader, error) {
+	if _, ok := a.plan.globalStore[name]; ok {
+		return &StoreReader{a: a, name: name, sub: -1, global: true}, nil
+	}
 	sub, ok := a.plan.storeSub[name]
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownStore, name)
@@ -128,10 +133,12 @@ func (r *StoreReader) Get(key []byte) (value []byte, ok bool, err error) {
 	defer release(copies)
 	// The key's own task first; then the others (a custom partitioner may
 	// have put it elsewhere).
-	if p, err := r.a.partitionOf(r.sub, key); err == nil {
-		own := stream.TaskID{Subtopology: r.sub, Partition: p}
-		if i := slices.IndexFunc(copies, func(q *queryable) bool { return q.id == own }); i > 0 {
-			copies[0], copies[i] = copies[i], copies[0]
+	if !r.global {
+		if p, err := r.a.partitionOf(r.sub, key); err == nil {
+			own := stream.TaskID{Subtopology: r.sub, Partition: p}
+			if i := slices.IndexFunc(copies, func(q *queryable) bool { return q.id == own }); i > 0 {
+				copies[0], copies[i] = copies[i], copies[0]
+			}
 		}
 	}
 	for _, q := range copies {
@@ -180,7 +187,7 @@ func (r *StoreReader) All() iter.Seq2[table.KeyValue, error] { return r.Range(ni
 
 // Query gets key from store with typed serdes: the key is serialized with
 // ks, the value deserialized with vs (both as for the store's changelog
-// topic).
+// topic; for a global store, its topic).
 func Query[K, V any](a *App, store string, key K, ks serde.Serde[K], vs serde.Serde[V]) (V, bool, error) {
 	var zero V
 	r, err := a.Store(store)
@@ -188,6 +195,9 @@ func Query[K, V any](a *App, store string, key K, ks serde.Serde[K], vs serde.Se
 		return zero, false, err
 	}
 	topic := stream.ChangelogTopic(a.cfg.ApplicationID, store)
+	if g, ok := a.plan.globalStore[store]; ok {
+		topic = g.Topic
+	}
 	kb, err := ks.Serialize(topic, key)
 	if err != nil {
 		return zero, false, err
@@ -207,10 +217,17 @@ func Query[K, V any](a *App, store string, key K, ks serde.Serde[K], vs serde.Se
 // holds key (raw bytes, serialized with the store's key serde) in store:
 // the task's partition is Kafka's default partitioner applied to the key
 // (murmur2, over the sub-topology's partition count), and the owner comes
-// from the assignment every member receives. It returns ErrNotAvailable
-// before the first assignment, or when the owner has no
+// from the assignment every member receives. For a global store, which
+// every worker holds in full, it is this worker. It returns
+// ErrNotAvailable before the first assignment, or when the owner has no
 // ApplicationServer.
 func (a *App) KeyOwner(store string, key []byte) (HostInfo, error) {
+	if _, ok := a.plan.globalStore[store]; ok {
+		if a.cfg.ApplicationServer == "" {
+			return HostInfo{}, fmt.Errorf("%w: this worker has no application server", ErrNotAvailable)
+		}
+		return parseHost(a.cfg.ApplicationServer)
+	}
 	sub, ok := a.plan.storeSub[store]
 	if !ok {
 		return HostInfo{}, fmt.Errorf("%w %q", ErrUnknownStore, store)
@@ -224,18 +241,23 @@ func (a *App) KeyOwner(store string, key []byte) (HostInfo, error) {
 	defer a.hostsMu.RUnlock()
 	for host, ids := range a.hosts {
 		if slices.Contains(ids, id) {
-			h, port, err := net.SplitHostPort(host)
-			if err != nil {
-				return HostInfo{}, fmt.Errorf("runtime: bad application server %q: %w", host, err)
-			}
-			n, err := strconv.Atoi(port)
-			if err != nil {
-				return HostInfo{}, fmt.Errorf("runtime: bad application server %q: %w", host, err)
-			}
-			return HostInfo{Host: h, Port: n}, nil
+			return parseHost(host)
 		}
 	}
 	return HostInfo{}, fmt.Errorf("%w: no worker with an application server holds task %s", ErrNotAvailable, id)
+}
+
+// parseHost parses an ApplicationServer address.
+func parseHost(host string) (HostInfo, error) {
+	h, port, err := net.SplitHostPort(host)
+	if err != nil {
+		return HostInfo{}, fmt.Errorf("runtime: bad application server %q: %w", host, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return HostInfo{}, fmt.Errorf("runtime: bad application server %q: %w", host, err)
+	}
+	return HostInfo{Host: h, Port: n}, nil
 }
 
 // partitionOf is the partition of key among sub-topology sub's tasks.

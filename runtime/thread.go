@@ -22,15 +22,19 @@ import (
 
 const (
 	// maxPollRecords bounds one poll of the main consumer.
-	maxPollRecords = 2000
+	maxPollRecords = 20000
 	// maxRestoreRecords bounds one poll of the restore consumer.
 	maxRestoreRecords = 10000
 	// processBatch is how many records one task processes before the
 	// thread turns to its other tasks, polls and commits.
-	processBatch = 500
+	processBatch = 2000
 	// maxBufferedPerTask pauses a task's partitions when it has this many
 	// records buffered, and resumes them below it.
-	maxBufferedPerTask = 5000
+	maxBufferedPerTask = 10000
+	// fetchMaxBytes and fetchMaxPartitionBytes bound one fetch of the main
+	// consumer (franz-go decodes a fetch whole, record by record).
+	fetchMaxBytes          = 4 << 20
+	fetchMaxPartitionBytes = 512 << 10
 	// maxIdleWait bounds a poll's wait, so wall-clock punctuators fire.
 	maxIdleWait = 100 * time.Millisecond
 	// restoreIdleWait bounds a poll's wait while tasks restore or wait
@@ -142,12 +146,15 @@ func newThread(a *App, idx int) (*thread, error) {
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		// Fetches are decoded whole: bound them so a worker with many
+		// tasks keeps its memory (see "Memory" in the package doc).
+		kgo.FetchMaxBytes(fetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { t.callback(reqAssigned) }),
 		kgo.OnPartitionsRevoked(func(context.Context, *kgo.Client, map[string][]int32) { t.callback(reqRevoked) }),
 		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { t.callback(reqLost) }),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(partitioner{kgo.StickyKeyPartitioner(nil)}),
-		kgo.RecordDeliveryTimeout(2 * time.Minute),
 	}
 	cl, err := kgo.NewClient(append(opts, a.cfg.ClientOptions...)...)
 	if err != nil {
@@ -686,6 +693,10 @@ func (t *thread) applyRestored(f kgo.Fetches) (int, error) {
 func (t *thread) startTask(ts *taskState) error {
 	t.stopRestoring(ts)
 	ts.end = nil
+	var globals func(string) *stream.StoreHandle
+	if g := t.app.global; g != nil {
+		globals = g.store
+	}
 	task, err := t.app.top.NewTask(stream.TaskConfig{
 		ApplicationID: t.app.cfg.ApplicationID,
 		ID:            ts.id,
@@ -699,6 +710,7 @@ func (t *thread) startTask(ts *taskState) error {
 			},
 			Processed: func(d time.Duration) { t.mLatency.Observe(d.Seconds()) },
 		},
+		GlobalStores: globals,
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,9 @@ type plan struct {
 	stateful     map[int]bool // sub-topologies with a logged store (standbys)
 	userTopics   []string     // source topics that are not internal, sorted
 	sources      []string     // every source topic, sorted
+	globals      []stream.GlobalStoreInfo
+	globalStore  map[string]stream.GlobalStoreInfo // global store → info
+	globalTopics []string                          // topics of the global tables, sorted
 }
 
 func newPlan(top *stream.Topology, appID string) (*plan, error) {
@@ -52,6 +55,8 @@ func newPlan(top *stream.Topology, appID string) (*plan, error) {
 		storeSub:     map[string]int{},
 		storeInfo:    map[string]stream.StoreInfo{},
 		stateful:     map[int]bool{},
+		globals:      top.GlobalStores(appID),
+		globalStore:  map[string]stream.GlobalStoreInfo{},
 	}
 	for _, s := range p.subs {
 		for _, tp := range s.SourceTopics {
@@ -86,6 +91,14 @@ func newPlan(top *stream.Topology, appID string) (*plan, error) {
 	}
 	sort.Strings(p.sources)
 	sort.Strings(p.userTopics)
+	for _, g := range p.globals {
+		if sub, dup := p.topicSub[g.Topic]; dup {
+			return nil, fmt.Errorf("%w: topic %q is read by global table %s and by sub-topology %d; a topic feeds either streams and tables or one global table", stream.ErrTopology, g.Topic, g.Name, sub)
+		}
+		p.globalStore[g.Name] = g
+		p.globalTopics = append(p.globalTopics, g.Topic)
+	}
+	sort.Strings(p.globalTopics)
 	return p, nil
 }
 
@@ -134,13 +147,14 @@ func (p *plan) partitionsOf(id stream.TaskID, counts map[string]int32) map[strin
 }
 
 // topicCounts resolves the partition count of every source topic:
-// user topics as they exist (a missing one is an error), repartition topics
+// user topics and global topics as they exist (a missing one is an
+// error), repartition topics
 // from their explicit count, else from the sub-topology that writes them
 // (the largest count of its source topics), then aligned inside
 // co-partition groups; the groups are then checked.
 func (p *plan) topicCounts(existing map[string]int32) (map[string]int32, error) {
 	counts := map[string]int32{}
-	var missing []string
+	var missing, missingGlobal []string
 	for _, tp := range p.userTopics {
 		n, ok := existing[tp]
 		if !ok {
@@ -149,8 +163,23 @@ func (p *plan) topicCounts(existing map[string]int32) (map[string]int32, error) 
 		}
 		counts[tp] = n
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: source topic(s) %s do not exist; create them before starting the application", ErrTopics, strings.Join(missing, ", "))
+	for _, tp := range p.globalTopics {
+		n, ok := existing[tp]
+		if !ok {
+			missingGlobal = append(missingGlobal, tp)
+			continue
+		}
+		counts[tp] = n
+	}
+	if len(missing)+len(missingGlobal) > 0 {
+		var what []string
+		if len(missing) > 0 {
+			what = append(what, "source topic(s) "+strings.Join(missing, ", "))
+		}
+		if len(missingGlobal) > 0 {
+			what = append(what, "global table topic(s) "+strings.Join(missingGlobal, ", "))
+		}
+		return nil, fmt.Errorf("%w: %s do not exist; create them before starting the application", ErrTopics, strings.Join(what, " and "))
 	}
 	resolving := map[string]bool{}
 	var resolve func(tp string) (int32, error)
@@ -263,7 +292,7 @@ func (p *plan) internalTopics(counts map[string]int32) []internalTopic {
 // returns every source and internal topic's partition count.
 func (p *plan) setupTopics(ctx context.Context, cl *kgo.Client, rf int16) (map[string]int32, error) {
 	adm := kadm.NewClient(cl)
-	existing, err := listPartitions(ctx, cl, p.userTopics...)
+	existing, err := listPartitions(ctx, cl, append(slices.Clone(p.userTopics), p.globalTopics...)...)
 	if err != nil {
 		return nil, err
 	}

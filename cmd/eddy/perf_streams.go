@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ type perfStreamsConfig struct {
 	MemPartitions int32
 	Peer          bool
 	WorkDir       string
+	MemoryLimit   int64
 }
 
 func perfStreamsCmd(a *app) *cobra.Command {
@@ -39,7 +41,9 @@ measures, in this process:
   stateless  filter → mapValues → to, eddy's runtime;
   memory     the count topology over a --mem-partitions topic (one task
              per partition) run first in this fresh process, reporting the
-             process's peak resident memory (VmHWM).
+             process's peak resident memory (VmHWM), under the Go soft
+             memory limit --memory-limit (what a worker runs with; the
+             examples' --memory-limit flag).
 
 Rates count records between the first and the last record processed, so
 startup and group joins are excluded for both sides.`,
@@ -54,6 +58,7 @@ startup and group joins are excluded for both sides.`,
 	f.Int32Var(&cfg.Partitions, "partitions", 6, "partitions of the count and stateless inputs")
 	f.Int32Var(&cfg.MemPartitions, "mem-partitions", 12, "partitions (tasks) of the memory run; 0 skips it")
 	f.BoolVar(&cfg.Peer, "peer", true, "also run goka on the count input")
+	f.Int64Var(&cfg.MemoryLimit, "memory-limit", 192<<20, "Go soft memory limit (bytes) of this process, as a worker sets it (GOMEMLIMIT); 0 leaves Go's default")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent of the temporary directories (default: $TMPDIR)")
 	return c
 }
@@ -79,6 +84,9 @@ func runPerfStreams(ctx context.Context, a *app, cmd *cobra.Command, cfg perfStr
 }
 
 func perfStreamsOn(ctx context.Context, brokers, tmp string, cfg perfStreamsConfig, out, errw io.Writer) error {
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	base := streambench.Config{Brokers: []string{brokers}, Records: cfg.Records, Keys: cfg.Keys, Partitions: cfg.Partitions}
 	fmt.Fprintf(out, "eddy perf streams: %d records, %d keys, %d partitions; broker %s\n", cfg.Records, cfg.Keys, cfg.Partitions, brokers)
 	fmt.Fprintf(out, "host: %d CPUs, %s %s/%s\n\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -153,7 +161,7 @@ func perfStreamsOn(ctx context.Context, brokers, tmp string, cfg perfStreamsConf
 	line("filter → mapValues → to, eddy", stateless)
 	if cfg.MemPartitions > 0 {
 		line(fmt.Sprintf("count, %d tasks (memory run)", cfg.MemPartitions), mem)
-		fmt.Fprintf(out, "%-34s %10.1f MiB\n", "peak RSS after the memory run", float64(mem.PeakRSS)/(1<<20))
+		fmt.Fprintf(out, "%-34s %10.1f MiB (Go memory limit %d MiB)\n", "peak RSS after the memory run", float64(mem.PeakRSS)/(1<<20), cfg.MemoryLimit>>20)
 	}
 	return nil
 }

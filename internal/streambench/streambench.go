@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,8 @@ type Config struct {
 	ValueSize int
 	// WorkDir holds state directories. Required.
 	WorkDir string
+	// ClientOptions are extra franz-go options for the eddy worker.
+	ClientOptions []kgo.Opt
 	// Threads is the eddy worker's stream threads. Default 1.
 	Threads int
 	// Logger; nil discards.
@@ -104,10 +107,17 @@ func Fill(ctx context.Context, cfg Config, topic string) error {
 			return fmt.Errorf("create %s: %w", t, err)
 		}
 	}
-	val := []byte(strings.Repeat("v", cfg.ValueSize))
+	// Values are random letters: as compressible as text, not a run of
+	// one byte that snappy would shrink a hundredfold.
+	rng := rand.New(rand.NewPCG(1, 2))
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	var failed atomic.Value
 	for i := 0; i < cfg.Records; i++ {
 		key := fmt.Appendf(nil, "key-%04d", i%cfg.Keys)
+		val := make([]byte, cfg.ValueSize)
+		for j := range val {
+			val[j] = letters[rng.IntN(len(letters))]
+		}
 		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: key, Value: val}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				failed.Store(err)
@@ -169,6 +179,7 @@ func runApp(ctx context.Context, cfg Config, appID string, b *stream.Builder, m 
 	rc.StateDir = filepath.Join(cfg.WorkDir, "state")
 	rc.NumStreamThreads = cfg.Threads
 	rc.Logger = cfg.Logger
+	rc.ClientOptions = cfg.ClientOptions
 	app, err := runtime.New(top, rc)
 	if err != nil {
 		return Result{}, err
