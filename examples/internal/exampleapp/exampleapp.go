@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -97,6 +98,10 @@ const (
 	DefaultCommitInterval = time.Second
 	// DemoCommitInterval is the commit interval of a demo run.
 	DemoCommitInterval = 200 * time.Millisecond
+	// DefaultMemoryLimit is the workers' Go soft memory limit: it keeps a
+	// worker with 12 tasks within 256 MiB resident (see runtime's
+	// "Memory").
+	DefaultMemoryLimit = 192 << 20
 	// DemoTimeout bounds a demo run.
 	DemoTimeout = 60 * time.Second
 )
@@ -113,6 +118,7 @@ type options struct {
 	commitInterval time.Duration
 	logLevel       string
 	deadLetter     string
+	memoryLimit    int64
 	set            map[string]bool // flags given on the command line
 }
 
@@ -134,6 +140,8 @@ func parseFlags(ex Example, args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn, error (the demo logs errors only unless this is set)")
 	fs.StringVar(&o.deadLetter, "dead-letter-topic", "",
 		"skip records that cannot be deserialized or processed and write them to this topic, with the error in headers (default: fail)")
+	fs.Int64Var(&o.memoryLimit, "memory-limit", DefaultMemoryLimit,
+		"Go soft memory limit in bytes (like the JVM's -Xmx; ignored when GOMEMLIMIT is set; 0: Go's default)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "%s: %s\n\nUsage: %s [flags]\n\n", ex.Name, ex.Summary, ex.Name)
 		fmt.Fprintf(fs.Output(), "Without --brokers it runs a demo on an embedded broker and prints the results;\n")
@@ -193,6 +201,9 @@ func Run(ctx context.Context, ex Example, args []string, stdout, stderr io.Write
 		level = slog.LevelError // the demo prints its results, not the runtime's warnings
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if o.memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(o.memoryLimit)
+	}
 
 	top, err := ex.Topology()
 	if err != nil {
