@@ -192,7 +192,10 @@ func (p *plan) topicCounts(existing map[string]int32) (map[string]int32, error) 
 			return n, nil
 		}
 		if resolving[tp] {
-			return 0, fmt.Errorf("%w: cannot size repartition topic %s: it depends on itself", ErrTopics, tp)
+			// A cycle (a foreign-key join's subscription and response
+			// topics feed each other): it adds nothing here; the
+			// co-partition groups below size such topics.
+			return 0, nil
 		}
 		resolving[tp] = true
 		w, ok := p.writers[tp]
@@ -239,6 +242,11 @@ func (p *plan) topicCounts(existing map[string]int32) (map[string]int32, error) 
 					counts[tp] = target
 				}
 			}
+		}
+	}
+	for _, tp := range slices.Sorted(maps.Keys(p.repartitions)) {
+		if counts[tp] <= 0 {
+			return nil, fmt.Errorf("%w: cannot size repartition topic %s: it depends only on itself; give it a partition count", ErrTopics, tp)
 		}
 	}
 	for _, s := range p.subs {
