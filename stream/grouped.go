@@ -150,11 +150,29 @@ func (g KGroupedStream[K, V]) input(op, storeName string) KStream[K, V] {
 	if !g.repartition {
 		return g.s
 	}
-	name := g.name
-	if name == "" {
-		name = storeName
+	if g.name == "" {
+		return repartition(g.s, op, storeName, g.s.ks, g.s.vs, 0, true)
 	}
-	return repartition(g.s, op, name, g.s.ks, g.s.vs, 0, true)
+	// A named grouping aggregated more than once shares one repartition
+	// topic, as in Kafka Streams.
+	key := groupedKey{g.s.n, g.name}
+	if prev, ok := g.s.b.grouped[key]; ok {
+		if s, ok := prev.(KStream[K, V]); ok {
+			return s
+		}
+	}
+	out := repartition(g.s, op, g.name, g.s.ks, g.s.vs, 0, true)
+	if g.s.b.grouped == nil {
+		g.s.b.grouped = map[groupedKey]any{}
+	}
+	g.s.b.grouped[key] = out
+	return out
+}
+
+// groupedKey identifies a named grouping of one stream node.
+type groupedKey struct {
+	n    *node
+	name string
 }
 
 // Count counts records per key; records with a null key or value are

@@ -67,6 +67,7 @@ type Builder struct {
 	stores       map[string]*storeSpec
 	storeOrder   []string
 	repartitions map[string]*repartitionSpec
+	grouped      map[groupedKey]any // named groupings' repartitioned streams
 	globals      []*globalSpec
 	// copartition groups: sets of source node names whose topics must have
 	// the same partition count (joins), with the operator that needs it.
