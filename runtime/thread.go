@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/bits"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,8 +23,11 @@ import (
 )
 
 const (
-	// maxPollRecords bounds one poll of the main consumer.
-	maxPollRecords = 20000
+	// maxPollRecords bounds one poll of the main consumer. It takes the
+	// whole fetch franz-go buffered: franz-go sends the next fetch only
+	// once the last one is drained, so it then fetches while the tasks
+	// process (fetches are bounded by fetchMaxBytes).
+	maxPollRecords = 1 << 20
 	// maxRestoreRecords bounds one poll of the restore consumer.
 	maxRestoreRecords = 10000
 	// processBatch is how many records one task processes before the
@@ -32,9 +37,14 @@ const (
 	// records buffered, and resumes them below it.
 	maxBufferedPerTask = 10000
 	// fetchMaxBytes and fetchMaxPartitionBytes bound one fetch of the main
-	// consumer (franz-go decodes a fetch whole, record by record).
-	fetchMaxBytes          = 4 << 20
-	fetchMaxPartitionBytes = 512 << 10
+	// consumer (franz-go decodes a fetch whole, record by record). A
+	// partition's share (a few thousand small records) stays below
+	// maxBufferedPerTask, so a task keeping up is not paused.
+	fetchMaxBytes          = 1 << 20
+	fetchMaxPartitionBytes = 128 << 10
+	// fetchMaxWait is how long the broker may hold a fetch of the main
+	// consumer waiting for records.
+	fetchMaxWait = 100 * time.Millisecond
 	// maxIdleWait bounds a poll's wait, so wall-clock punctuators fire.
 	maxIdleWait = 100 * time.Millisecond
 	// restoreIdleWait bounds a poll's wait while tasks restore or wait
@@ -106,6 +116,20 @@ type thread struct {
 	acked    map[table.TopicPartition]int64 // changelog: last acked offset + 1
 	prodErrs []prodErr
 
+	// Owned by the loop: the send path's caches.
+	lastTopic    string
+	lastTopicSet bool
+	lastKind     topicKind
+	e2eCount     uint64
+	sendBuf      []outRec // records not yet handed to the producer goroutine
+	sendCh       chan sendItem
+	sendFree     chan []outRec
+	sendDone     chan struct{}
+	localRecs    []*kgo.Record // records to reuse, taken from freeRecs
+
+	freeMu   sync.Mutex
+	freeRecs []*kgo.Record // records the producer is done with
+
 	mProcessed prometheus.Counter
 	mLatency   prometheus.Observer
 	mCommit    prometheus.Observer
@@ -145,11 +169,17 @@ func newThread(a *App, idx int) (*thread, error) {
 		kgo.Balancers(t.bal),
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(500 * time.Millisecond),
+		// A fetch in flight does not see partitions resumed meanwhile: if
+		// the others it asks for are at their end it waits this long while
+		// the resumed ones have records. Keep it short.
+		kgo.FetchMaxWait(fetchMaxWait),
 		// Fetches are decoded whole: bound them so a worker with many
 		// tasks keeps its memory (see "Memory" in the package doc).
 		kgo.FetchMaxBytes(fetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
+		// Fetched records are decoded into pooled slices, given back
+		// once addFetches copied them (see recordSlabs).
+		kgo.WithPools(&recordSlabs{}),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { t.callback(reqAssigned) }),
 		kgo.OnPartitionsRevoked(func(context.Context, *kgo.Client, map[string][]int32) { t.callback(reqRevoked) }),
 		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { t.callback(reqLost) }),
@@ -212,6 +242,7 @@ func (t *thread) run(ctx context.Context) (err error) {
 		}
 	}()
 	t.lastCommit = time.Now()
+	t.startProducer()
 	for {
 		if ctx.Err() != nil {
 			return t.shutdown()
@@ -239,6 +270,7 @@ func (t *thread) run(ctx context.Context) (err error) {
 		if err := t.punctuate(); err != nil {
 			return err
 		}
+		t.handOff()
 		if commitNow || time.Since(t.lastCommit) >= t.app.cfg.CommitInterval {
 			if err := t.commit(); err != nil {
 				return err
@@ -255,6 +287,12 @@ func (t *thread) stop() {
 	close(t.exited)
 	t.rcl.Close()
 	t.cl.Close()
+	if t.sendCh != nil {
+		// Records still handed over (after a failure) fail fast on the
+		// closed client.
+		close(t.sendCh)
+		<-t.sendDone
+	}
 }
 
 // shutdown finishes the records already polled, commits, and closes
@@ -700,7 +738,7 @@ func (t *thread) startTask(ts *taskState) error {
 	task, err := t.app.top.NewTask(stream.TaskConfig{
 		ApplicationID: t.app.cfg.ApplicationID,
 		ID:            ts.id,
-		Env:           &taskEnv{t: t, ts: ts},
+		Env:           &sendEnv{taskEnv: taskEnv{t: t, ts: ts}, s: newSender(t, ts.id)},
 		Logger:        t.app.log.With("thread", t.idx),
 		CacheMaxBytes: t.app.cacheBytesPerTask(),
 		Errors:        t.app.cfg.Errors,
@@ -786,6 +824,24 @@ func (t *thread) poll(ctx context.Context, wait time.Duration) kgo.Fetches {
 	return f
 }
 
+// copyFetched converts fetched records into dst (of the same length) and
+// gives the kgo.Records back to their pool (their bytes are not pooled:
+// dst keeps them).
+func copyFetched(dst []stream.RawRecord, recs []*kgo.Record) {
+	for i, r := range recs {
+		dst[i] = stream.RawRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+			Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli()}
+		if len(r.Headers) > 0 {
+			hs := make([]stream.Header, len(r.Headers))
+			for j, h := range r.Headers {
+				hs[j] = stream.Header{Key: h.Key, Value: h.Value}
+			}
+			dst[i].Headers = hs
+		}
+		r.Recycle()
+	}
+}
+
 func (t *thread) addFetches(f kgo.Fetches) error {
 	f.EachError(func(topic string, p int32, err error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
@@ -806,23 +862,15 @@ func (t *thread) addFetches(f kgo.Fetches) error {
 		}
 		tp := table.TopicPartition{Topic: p.Topic, Partition: p.Partition}
 		t.lag[tp] = max(0, p.HighWatermark-(p.Records[len(p.Records)-1].Offset+1))
-		raws := make([]stream.RawRecord, len(p.Records))
-		for i, r := range p.Records {
-			raws[i] = stream.RawRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-				Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli()}
-			if len(r.Headers) > 0 {
-				hs := make([]stream.Header, len(r.Headers))
-				for j, h := range r.Headers {
-					hs[j] = stream.Header{Key: h.Key, Value: h.Value}
-				}
-				raws[i].Headers = hs
-			}
-		}
 		if ts.task != nil {
-			err = ts.task.Add(raws...)
-		} else {
-			ts.pending = append(ts.pending, raws...)
+			err = ts.task.AddFunc(p.Topic, p.Partition, len(p.Records), func(dst []stream.RawRecord) {
+				copyFetched(dst, p.Records)
+			})
+			return
 		}
+		n := len(ts.pending)
+		ts.pending = slices.Grow(ts.pending, len(p.Records))[:n+len(p.Records)]
+		copyFetched(ts.pending[n:], p.Records)
 	})
 	var lag int64
 	for _, l := range t.lag {
@@ -913,6 +961,61 @@ func (t *thread) updateReady() {
 	t.app.threadReady(t.idx)
 }
 
+// recordSlabs pools the slices franz-go decodes fetched records into
+// (kgo.PoolRecords), in power-of-two size classes. Without it every
+// fetched record costs a fresh 200-byte kgo.Record, and the garbage
+// collector runs several times a second under load. Unlike a sync.Pool
+// it survives garbage collections; it keeps at most slabKeepBytes. Each
+// thread's client has its own.
+type recordSlabs struct {
+	mu      sync.Mutex
+	classes [maxSlabClass + 1][][]kgo.Record
+	bytes   int
+}
+
+const (
+	// maxSlabClass is the largest pooled slice: 2^maxSlabClass records.
+	maxSlabClass = 15
+	// slabKeepBytes bounds the memory the pool keeps for reuse.
+	slabKeepBytes = 8 << 20
+)
+
+var recordBytes = int(unsafe.Sizeof(kgo.Record{}))
+
+// GetRecords returns a slice of capacity at least n.
+func (p *recordSlabs) GetRecords(n int) []kgo.Record {
+	c := bits.Len(uint(max(n, 1) - 1))
+	if c > maxSlabClass {
+		return make([]kgo.Record, 0, n)
+	}
+	p.mu.Lock()
+	if free := p.classes[c]; len(free) > 0 {
+		s := free[len(free)-1]
+		free[len(free)-1] = nil
+		p.classes[c] = free[:len(free)-1]
+		p.bytes -= cap(s) * recordBytes
+		p.mu.Unlock()
+		return s[:0]
+	}
+	p.mu.Unlock()
+	return make([]kgo.Record, 0, 1<<c)
+}
+
+// PutRecords takes back a slice whose records were all recycled (and so
+// zeroed).
+func (p *recordSlabs) PutRecords(s []kgo.Record) {
+	c := bits.Len(uint(cap(s)) - 1)
+	if cap(s) == 0 || cap(s) != 1<<c || c > maxSlabClass {
+		return
+	}
+	p.mu.Lock()
+	if size := cap(s) * recordBytes; p.bytes+size <= slabKeepBytes {
+		p.classes[c] = append(p.classes[c], s)
+		p.bytes += size
+	}
+	p.mu.Unlock()
+}
+
 // ---- producing and committing ----
 
 // explicitPartition marks records whose Partition the task chose.
@@ -920,8 +1023,119 @@ var explicitPartition = context.WithValue(context.Background(), explicitPartitio
 
 type explicitPartitionKey struct{}
 
+// e2eSample is how often the end-to-end latency is observed: one sent
+// record in e2eSample (reading the clock and a histogram cost as much as
+// a simple operator).
+const e2eSample = 64
+
+// topicKind says whether a topic the thread sends to is a changelog (its
+// acknowledged offsets are checkpointed) or an internal topic (not an
+// output: no end-to-end latency).
+type topicKind struct {
+	changelog, internal bool
+}
+
+// kindOf returns the kind of topic, remembering the last topic asked
+// about (a task usually sends to one topic in a row).
+func (t *thread) kindOf(topic string) topicKind {
+	if topic == t.lastTopic && t.lastTopicSet {
+		return t.lastKind
+	}
+	_, changelog := t.app.plan.changelogs[topic]
+	_, repart := t.app.plan.repartitions[topic]
+	t.lastTopic, t.lastTopicSet = topic, true
+	t.lastKind = topicKind{changelog: changelog, internal: changelog || repart}
+	return t.lastKind
+}
+
+// sender is the send side of one task: the promises handed to the
+// producer are made once per task, not once per record.
+type sender struct {
+	t  *thread
+	id stream.TaskID
+	// onAck completes records of ordinary topics: it only takes the lock
+	// to report a failure. onLogAck also tracks the acknowledged offsets
+	// of changelog records.
+	onAck, onLogAck func(*kgo.Record, error)
+}
+
+func newSender(t *thread, id stream.TaskID) *sender {
+	s := &sender{t: t, id: id}
+	s.onAck = func(r *kgo.Record, err error) {
+		if err != nil {
+			t.ackMu.Lock()
+			t.prodErrs = append(t.prodErrs, prodErr{task: id, rec: r, err: err})
+			t.ackMu.Unlock()
+			return
+		}
+		t.releaseRecord(r)
+	}
+	s.onLogAck = func(r *kgo.Record, err error) {
+		t.ackMu.Lock()
+		if err != nil {
+			t.prodErrs = append(t.prodErrs, prodErr{task: id, rec: r, err: err})
+			t.ackMu.Unlock()
+			return
+		}
+		tp := table.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if r.Offset+1 > t.acked[tp] {
+			t.acked[tp] = r.Offset + 1
+		}
+		t.ackMu.Unlock()
+		t.releaseRecord(r)
+	}
+	return s
+}
+
+// The records handed to the producer are recycled: a record goes back
+// to the thread's free list once its promise ran successfully (the
+// producer no longer holds it then); failed ones are kept for the error
+// handler. The loop takes them back in bunches.
+const (
+	// freeRecordsMax bounds the records kept for reuse.
+	freeRecordsMax = 1 << 15
+	// freeRecordsTake is how many the loop takes at once.
+	freeRecordsTake = 256
+)
+
+// releaseRecord puts r back on the free list (any goroutine).
+func (t *thread) releaseRecord(r *kgo.Record) {
+	*r = kgo.Record{}
+	t.freeMu.Lock()
+	if len(t.freeRecs) < freeRecordsMax {
+		t.freeRecs = append(t.freeRecs, r)
+	}
+	t.freeMu.Unlock()
+}
+
+// newRecord returns a zero record for the producer (loop only).
+func (t *thread) newRecord() *kgo.Record {
+	if n := len(t.localRecs); n > 0 {
+		r := t.localRecs[n-1]
+		t.localRecs[n-1] = nil
+		t.localRecs = t.localRecs[:n-1]
+		return r
+	}
+	t.freeMu.Lock()
+	k := min(len(t.freeRecs), freeRecordsTake)
+	t.localRecs = append(t.localRecs, t.freeRecs[len(t.freeRecs)-k:]...)
+	clear(t.freeRecs[len(t.freeRecs)-k:])
+	t.freeRecs = t.freeRecs[:len(t.freeRecs)-k]
+	t.freeMu.Unlock()
+	if k == 0 {
+		return new(kgo.Record)
+	}
+	return t.newRecord()
+}
+
 func (t *thread) send(id stream.TaskID, rec stream.RawRecord) {
-	kr := &kgo.Record{Topic: rec.Topic, Key: rec.Key, Value: rec.Value, Timestamp: time.UnixMilli(rec.Timestamp)}
+	t.sendWith(newSender(t, id), rec)
+}
+
+func (t *thread) sendWith(s *sender, rec stream.RawRecord) {
+	kr := t.newRecord()
+	kr.Topic, kr.Key, kr.Value = rec.Topic, rec.Key, rec.Value
+	kr.Timestamp = time.UnixMilli(rec.Timestamp)
 	if len(rec.Headers) > 0 {
 		kr.Headers = make([]kgo.RecordHeader, len(rec.Headers))
 		for i, h := range rec.Headers {
@@ -932,24 +1146,117 @@ func (t *thread) send(id stream.TaskID, rec stream.RawRecord) {
 		kr.Partition = rec.Partition
 		kr.Context = explicitPartition
 	}
-	_, changelog := t.app.plan.changelogs[rec.Topic]
-	if _, repart := t.app.plan.repartitions[rec.Topic]; !changelog && !repart {
-		t.mE2E.Observe(max(0, float64(time.Now().UnixMilli()-rec.Timestamp)/1000))
-	}
-	t.cl.Produce(context.Background(), kr, func(r *kgo.Record, err error) {
-		t.ackMu.Lock()
-		defer t.ackMu.Unlock()
-		if err != nil {
-			t.prodErrs = append(t.prodErrs, prodErr{task: id, rec: r, err: err})
-			return
+	kind := t.kindOf(rec.Topic)
+	if !kind.internal {
+		if t.e2eCount++; t.e2eCount%e2eSample == 1 {
+			t.mE2E.Observe(max(0, float64(time.Now().UnixMilli()-rec.Timestamp)/1000))
 		}
-		if changelog {
-			tp := table.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-			if r.Offset+1 > t.acked[tp] {
-				t.acked[tp] = r.Offset + 1
+	}
+	promise := s.onAck
+	if kind.changelog {
+		promise = s.onLogAck
+	}
+	if t.sendCh == nil {
+		t.cl.Produce(context.Background(), kr, promise)
+		return
+	}
+	t.sendBuf = append(t.sendBuf, outRec{kr, promise})
+	if len(t.sendBuf) >= sendBatch {
+		t.handOff()
+	}
+}
+
+// The loop hands the records it sends to a producer goroutine in
+// batches: franz-go's Produce (partitioning, batching, accounting) costs
+// about as much as the rest of a simple topology, and on its own
+// goroutine it runs on another core.
+const (
+	// sendBatch is how many records the loop hands over at once.
+	sendBatch = 256
+	// sendQueue bounds the batches waiting for the producer goroutine;
+	// past it (when franz-go's buffer is full too) the loop waits.
+	sendQueue = 32
+)
+
+// outRec is a record on its way to the producer.
+type outRec struct {
+	r       *kgo.Record
+	promise func(*kgo.Record, error)
+}
+
+// sendItem is a batch of records, or a flush marker (flushed is closed
+// once every record handed over before it is in the producer).
+type sendItem struct {
+	recs    []outRec
+	flushed chan struct{}
+}
+
+// startProducer starts the producer goroutine; stop ends it.
+func (t *thread) startProducer() {
+	t.sendCh = make(chan sendItem, sendQueue)
+	t.sendFree = make(chan []outRec, sendQueue+2)
+	t.sendDone = make(chan struct{})
+	go t.produceLoop()
+}
+
+func (t *thread) produceLoop() {
+	defer close(t.sendDone)
+	ctx := context.Background()
+	for it := range t.sendCh {
+		for i, o := range it.recs {
+			t.cl.Produce(ctx, o.r, o.promise)
+			it.recs[i] = outRec{}
+		}
+		if it.flushed != nil {
+			close(it.flushed)
+		}
+		if it.recs != nil {
+			select {
+			case t.sendFree <- it.recs[:0]:
+			default:
 			}
 		}
-	})
+	}
+}
+
+// handOff passes the records sent so far to the producer goroutine. The
+// loop calls it after every processing step, so a record waits at most
+// one step.
+func (t *thread) handOff() {
+	if len(t.sendBuf) == 0 {
+		return
+	}
+	t.sendCh <- sendItem{recs: t.sendBuf}
+	select {
+	case t.sendBuf = <-t.sendFree:
+	default:
+		t.sendBuf = make([]outRec, 0, sendBatch)
+	}
+}
+
+// flushSends returns once every record sent so far is in the producer
+// (its Flush then waits for their acknowledgements).
+func (t *thread) flushSends() {
+	if t.sendCh == nil {
+		return
+	}
+	t.handOff()
+	done := make(chan struct{})
+	t.sendCh <- sendItem{flushed: done}
+	<-done
+}
+
+// sendEnv is a running task's stream.TaskEnv: taskEnv with the task's
+// sender.
+type sendEnv struct {
+	taskEnv
+	s *sender
+}
+
+// Send hands rec to the producer.
+func (e *sendEnv) Send(rec stream.RawRecord) error {
+	e.t.sendWith(e.s, rec)
+	return nil
 }
 
 // checkProduction applies the production error handler to the
@@ -1005,6 +1312,7 @@ func (t *thread) commit() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout+2*time.Minute)
 	defer cancel()
+	t.flushSends()
 	if err := t.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("runtime: flush producer: %w", err)
 	}
@@ -1012,6 +1320,7 @@ func (t *thread) commit() error {
 		return err
 	}
 	// A dead-letter record sent by the production handler is flushed too.
+	t.flushSends()
 	if err := t.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("runtime: flush producer: %w", err)
 	}

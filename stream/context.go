@@ -30,6 +30,12 @@ func newProcCtx[K, V any](t *Task, n *node, children []any) (*procCtx[K, V], err
 }
 
 func (c *procCtx[K, V]) Forward(rec Record[K, V]) {
+	if len(c.children) == 1 {
+		if c.t.fatal == nil {
+			c.children[0].process(rec)
+		}
+		return
+	}
 	for _, ch := range c.children {
 		if c.t.fatal != nil {
 			return
@@ -143,11 +149,38 @@ func addFn[KIn, VIn, KOut, VOut any](b *Builder, n *node, prefix string, init fu
 	}, parents...)
 }
 
-// stateless is addFn for processors that need nothing at init.
+// stateless adds a processor that needs nothing at init. Its per-task
+// instance calls fn directly: no Processor, no per-record closure layers
+// (they cost as much as a simple operator).
 func stateless[KIn, VIn, KOut, VOut any](b *Builder, op, name, prefix string, parent *node, fn func(ctx *procCtx[KOut, VOut], r Record[KIn, VIn]) error) *node {
-	return addFn(b, &node{op: op, name: name}, prefix, func(ctx *procCtx[KOut, VOut]) (func(Record[KIn, VIn]) error, error) {
-		return func(r Record[KIn, VIn]) error { return fn(ctx, r) }, nil
-	}, parent)
+	n := &node{op: op, name: name, kind: kindProcessor}
+	n.newInstance = func(t *Task, children []any) (any, error) {
+		ctx, err := newProcCtx[KOut, VOut](t, n, children)
+		if err != nil {
+			return nil, err
+		}
+		return &statelessInstance[KIn, VIn, KOut, VOut]{t: t, n: n, ctx: ctx, fn: fn}, nil
+	}
+	return b.addNode(n, prefix, parent)
+}
+
+// statelessInstance is the per-task instance of a stateless node; it
+// applies the processing error handler to fn's errors, as procInstance
+// does.
+type statelessInstance[KIn, VIn, KOut, VOut any] struct {
+	t   *Task
+	n   *node
+	ctx *procCtx[KOut, VOut]
+	fn  func(ctx *procCtx[KOut, VOut], r Record[KIn, VIn]) error
+}
+
+func (s *statelessInstance[KIn, VIn, KOut, VOut]) process(rec Record[KIn, VIn]) {
+	if s.t.fatal != nil {
+		return
+	}
+	if err := s.fn(s.ctx, rec); err != nil && err != errSkip {
+		s.t.handle("processing", s.n.name, s.t.cfg.Errors.proc(), err)
+	}
 }
 
 // ---- punctuators ----
@@ -177,9 +210,22 @@ func (q *punctQueue) Pop() any {
 	return p
 }
 
+// due reports whether a punctuator of type typ is due at now.
+func (q punctQueue) due(typ PunctuationType, now int64) bool {
+	for _, p := range q {
+		if !p.cancelled && p.typ == typ && p.next <= now {
+			return true
+		}
+	}
+	return false
+}
+
 // fire runs every punctuator of type typ due at now, once each (missed
 // intervals fire once; the grid is kept).
 func (q *punctQueue) fire(t *Task, typ PunctuationType, now int64) {
+	if !q.due(typ, now) {
+		return // the common case: stream time is checked after every record
+	}
 	var due []*punctuator
 	keep := (*q)[:0]
 	for _, p := range *q {

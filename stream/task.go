@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/eddy-streams/eddy/table"
@@ -204,31 +205,64 @@ func (t *Task) instance(n *node) (any, error) {
 	return in, nil
 }
 
-// Add buffers input records of one of the task's source topics.
+// Add buffers input records of one of the task's source topics. The
+// records are copied; recs may be reused once Add returns.
 func (t *Task) Add(recs ...RawRecord) error {
-	var q *partQueue
-	for i := range recs {
-		r := recs[i]
-		if q == nil || q.tp.partition != r.Partition || q.tp.topic != r.Topic {
-			tp := topicPart{r.Topic, r.Partition}
-			q = t.queues[tp]
-			if q == nil {
-				src, ok := t.sources[r.Topic]
-				if !ok {
-					return fmt.Errorf("stream: task %s does not read topic %q", t.cfg.ID, r.Topic)
-				}
-				q = &partQueue{tp: tp, src: src, partTime: -1, consumed: -1, idx: -1}
-				t.queues[tp] = q
-			}
+	for len(recs) > 0 {
+		// One run of records of the same partition at a time.
+		r := &recs[0]
+		n := 1
+		for n < len(recs) && recs[n].Partition == r.Partition && recs[n].Topic == r.Topic {
+			n++
+		}
+		q, err := t.queue(r.Topic, r.Partition)
+		if err != nil {
+			return err
 		}
 		wasEmpty := q.len() == 0
-		q.recs = append(q.recs, r)
-		t.buffered++
+		copy(q.grow(n, t.current == nil), recs[:n])
+		t.buffered += n
 		if wasEmpty {
 			heap.Push(&t.heads, q)
 		}
+		recs = recs[n:]
 	}
 	return nil
+}
+
+// AddFunc buffers n records of one partition of a source topic, written
+// in place by fill: dst has length n, and fill must set every record
+// (with this Topic and Partition). It saves the copy Add makes.
+func (t *Task) AddFunc(topic string, partition int32, n int, fill func(dst []RawRecord)) error {
+	if n <= 0 {
+		return nil
+	}
+	q, err := t.queue(topic, partition)
+	if err != nil {
+		return err
+	}
+	wasEmpty := q.len() == 0
+	fill(q.grow(n, t.current == nil))
+	t.buffered += n
+	if wasEmpty {
+		heap.Push(&t.heads, q)
+	}
+	return nil
+}
+
+// queue returns the queue of a source partition, creating it.
+func (t *Task) queue(topic string, partition int32) (*partQueue, error) {
+	tp := topicPart{topic, partition}
+	q := t.queues[tp]
+	if q == nil {
+		src, ok := t.sources[topic]
+		if !ok {
+			return nil, fmt.Errorf("stream: task %s does not read topic %q", t.cfg.ID, topic)
+		}
+		q = &partQueue{tp: tp, src: src, partTime: -1, consumed: -1, idx: -1}
+		t.queues[tp] = q
+	}
+	return q, nil
 }
 
 // Buffered returns the number of records added but not yet processed.
@@ -255,12 +289,17 @@ func (t *Task) Process(max int) (int, error) {
 		t.buffered--
 		if q.len() == 0 {
 			heap.Pop(&t.heads)
-			q.recs, q.head = q.recs[:0], 0
-		} else {
+		} else if len(t.heads) > 1 {
 			heap.Fix(&t.heads, 0)
 		}
 		t.processOne(q, rec)
 		q.consumed = rec.Offset + 1
+		if q.len() == 0 && q.idx < 0 {
+			// Drained (and not refilled by processing): reuse the slice,
+			// dropping its references to the records' bytes.
+			clear(q.recs)
+			q.recs, q.head = q.recs[:0], 0
+		}
 		n++
 		if t.fatal == nil {
 			t.punctuateStream()
@@ -470,6 +509,22 @@ type partQueue struct {
 }
 
 func (q *partQueue) len() int { return len(q.recs) - q.head }
+
+// grow extends the queue by n records and returns them to be
+// written. With compact, processed records are dropped first when that
+// saves growing the slice, so a queue that never quite empties does not
+// grow without bound (nor keep the fetches it held alive); not while a
+// record of the queue is being processed (it would move).
+func (q *partQueue) grow(n int, compact bool) []RawRecord {
+	if compact && q.head > 0 && len(q.recs)+n > cap(q.recs) {
+		live := copy(q.recs, q.recs[q.head:])
+		clear(q.recs[live:])
+		q.recs, q.head = q.recs[:live], 0
+	}
+	l := len(q.recs)
+	q.recs = slices.Grow(q.recs, n)[:l+n]
+	return q.recs[l:]
+}
 
 type queueHeap []*partQueue
 

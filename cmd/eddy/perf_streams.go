@@ -38,7 +38,8 @@ measures, in this process:
   count      groupByKey → count per key (--keys keys, --partitions partitions),
              eddy's runtime with one stream thread, then goka (the peer) on
              the same input, with the ratio eddy/goka;
-  stateless  filter → mapValues → to, eddy's runtime;
+  stateless  filter → mapValues → to, eddy's runtime, timed until the
+             last output record is acknowledged by the broker;
   memory     the count topology over a --mem-partitions topic (one task
              per partition) run first in this fresh process, reporting the
              process's peak resident memory (VmHWM), under the Go soft

@@ -2,9 +2,12 @@ package streambench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,11 +31,23 @@ func startBroker(b *testing.B) string {
 	return s.Addr()
 }
 
+// benchScenario fills the input and measures run. Environment:
+// STREAMBENCH_BROKERS runs on that cluster instead of an in-process eddy
+// broker, STREAMBENCH_THREADS sets the eddy worker's stream threads,
+// STREAMBENCH_CPUPROFILE and STREAMBENCH_TRACE write a CPU profile and an
+// execution trace of the measured phase to the given paths.
 func benchScenario(b *testing.B, name string, run func(context.Context, Config, string) (Result, error)) {
-	addr := startBroker(b)
+	var addr string
+	if brokers := os.Getenv("STREAMBENCH_BROKERS"); brokers != "" {
+		// A broker that may have served earlier runs: fresh topics.
+		addr = brokers
+		name = fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+	} else {
+		addr = startBroker(b)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cfg := Config{Brokers: []string{addr}, Records: b.N, WorkDir: b.TempDir()}
+	cfg := Config{Brokers: strings.Split(addr, ","), Records: b.N, WorkDir: b.TempDir()}
 	if n, err := strconv.Atoi(os.Getenv("STREAMBENCH_THREADS")); err == nil {
 		cfg.Threads = n
 	}
@@ -54,11 +69,28 @@ func benchScenario(b *testing.B, name string, run func(context.Context, Config, 
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if path := os.Getenv("STREAMBENCH_TRACE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			b.Fatal(err)
+		}
+		defer trace.Stop()
+	}
+	cpu0 := cpuTime()
 	r, err := run(ctx, cfg, name)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(r.Rate(), "rec/s")
+	// The process's CPU time per record (broker included): steadier than
+	// the rate on a shared machine.
+	if d := cpuTime() - cpu0; d > 0 {
+		b.ReportMetric(float64(d.Nanoseconds())/float64(cfg.Records), "cpu-ns/rec")
+	}
 }
 
 // The benchmarks run on an in-process eddy broker; `eddy perf streams`

@@ -3,8 +3,9 @@
 // same broker. It backs `eddy perf streams` and the package benchmarks.
 //
 // Each scenario reads a pre-filled input topic from the beginning and
-// reports the rate between its first and its last processed record, so
-// group joins and startup are not counted for either side.
+// reports the rate between its first and its last processed record (for
+// EddyStateless: until its last output record is written), so group joins
+// and startup are not counted for either side.
 package streambench
 
 import (
@@ -143,11 +144,16 @@ type meter struct {
 
 func newMeter(target int) *meter { return &meter{target: int64(target), done: make(chan struct{})} }
 
+// tick counts one processed record; it reads the clock only for the
+// first and the last record (reading it per record would cost as much as
+// the operators measured).
 func (m *meter) tick() {
-	now := time.Now().UnixNano()
-	m.first.CompareAndSwap(0, now)
-	if m.n.Add(1) == m.target {
-		m.last.Store(now)
+	n := m.n.Add(1)
+	if n == 1 {
+		m.first.Store(time.Now().UnixNano())
+	}
+	if n == m.target {
+		m.last.Store(time.Now().UnixNano())
 		close(m.done)
 	}
 }
@@ -170,7 +176,9 @@ func (m *meter) wait(ctx context.Context, errc <-chan error) error {
 	}
 }
 
-func runApp(ctx context.Context, cfg Config, appID string, b *stream.Builder, m *meter) (Result, error) {
+// runApp runs the topology until m counted every record and, when out is
+// not nil, until out saw every output record acknowledged.
+func runApp(ctx context.Context, cfg Config, appID string, b *stream.Builder, m *meter, out *outputWatch) (Result, error) {
 	top, err := b.Build()
 	if err != nil {
 		return Result{}, err
@@ -188,6 +196,12 @@ func runApp(ctx context.Context, cfg Config, appID string, b *stream.Builder, m 
 	errc := make(chan error, 1)
 	go func() { errc <- app.Run(rctx) }()
 	werr := m.wait(ctx, errc)
+	if werr == nil && out != nil {
+		var last time.Time
+		if last, werr = out.wait(ctx, errc); werr == nil {
+			m.last.Store(last.UnixNano())
+		}
+	}
 	cancel()
 	if werr != nil {
 		_ = app.Close()
@@ -209,13 +223,19 @@ func EddyCount(ctx context.Context, cfg Config, topic string) (Result, error) {
 		Peek(func([]byte, []byte) { m.tick() }).
 		GroupByKey(stream.Grouped[[]byte, []byte]{}).
 		Count(stream.Materialized[[]byte, int64]{Name: "counts"})
-	return runApp(ctx, cfg, fmt.Sprintf("bench-count-%d", time.Now().UnixNano()), b, m)
+	return runApp(ctx, cfg, fmt.Sprintf("bench-count-%d", time.Now().UnixNano()), b, m, nil)
 }
 
 // EddyStateless runs filter → mapValues → to(topic+"-out") and reports the
-// rate at which records reach the sink.
+// rate end to end: from the first record processed to the moment every
+// output record is in the output topic (acknowledged by the broker).
 func EddyStateless(ctx context.Context, cfg Config, topic string) (Result, error) {
 	cfg.defaults()
+	out, err := newOutputWatch(ctx, cfg, topic+"-out")
+	if err != nil {
+		return Result{}, err
+	}
+	defer out.close()
 	m := newMeter(cfg.Records)
 	b := stream.NewBuilder()
 	in := stream.Stream(b, stream.With(serde.Bytes(), serde.Bytes()), topic).
@@ -223,7 +243,70 @@ func EddyStateless(ctx context.Context, cfg Config, topic string) (Result, error
 	stream.MapValues(in, func(_ []byte, v []byte) []byte { return v[:len(v)/2] }).
 		Peek(func([]byte, []byte) { m.tick() }).
 		To(topic+"-out", stream.Produced[[]byte, []byte]{})
-	return runApp(ctx, cfg, fmt.Sprintf("bench-stateless-%d", time.Now().UnixNano()), b, m)
+	return runApp(ctx, cfg, fmt.Sprintf("bench-stateless-%d", time.Now().UnixNano()), b, m, out)
+}
+
+// outputWatch waits for records to land in an output topic: it compares
+// the topic's end offsets with those it had before the run.
+type outputWatch struct {
+	cl    *kgo.Client
+	adm   *kadm.Client
+	topic string
+	base  int64
+	want  int64
+}
+
+func newOutputWatch(ctx context.Context, cfg Config, topic string) (*outputWatch, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		return nil, err
+	}
+	w := &outputWatch{cl: cl, adm: kadm.NewClient(cl), topic: topic, want: int64(cfg.Records)}
+	if w.base, err = w.end(ctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	return w, nil
+}
+
+func (w *outputWatch) close() { w.cl.Close() }
+
+// end returns the sum of the topic's end offsets.
+func (w *outputWatch) end(ctx context.Context) (int64, error) {
+	offs, err := w.adm.ListEndOffsets(ctx, w.topic)
+	if err != nil {
+		return 0, err
+	}
+	if err := offs.Error(); err != nil {
+		return 0, err
+	}
+	var sum int64
+	offs.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+	return sum, nil
+}
+
+// wait polls the end offsets until every output record is in and returns
+// when it saw them (within a millisecond).
+func (w *outputWatch) wait(ctx context.Context, errc <-chan error) (time.Time, error) {
+	for {
+		n, err := w.end(ctx)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("end offsets of %s: %w", w.topic, err)
+		}
+		if n-w.base >= w.want {
+			return time.Now(), nil
+		}
+		select {
+		case err := <-errc:
+			if err == nil {
+				err = errors.New("stopped before producing every record")
+			}
+			return time.Time{}, err
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("%d of %d records in %s: %w", n-w.base, w.want, w.topic, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // GokaCount counts records per key with a goka processor (group table
