@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -44,7 +45,8 @@ measures, in this process:
              per partition) run first in this fresh process, reporting the
              process's peak resident memory (VmHWM), under the Go soft
              memory limit --memory-limit (what a worker runs with; the
-             examples' --memory-limit flag).
+             examples' --memory-limit flag); the other runs, goka's
+             included, run without a limit.
 
 Rates count records between the first and the last record processed, so
 startup and group joins are excluded for both sides.`,
@@ -85,8 +87,8 @@ func runPerfStreams(ctx context.Context, a *app, cmd *cobra.Command, cfg perfStr
 }
 
 func perfStreamsOn(ctx context.Context, brokers, tmp string, cfg perfStreamsConfig, out, errw io.Writer) error {
-	if cfg.MemoryLimit > 0 {
-		debug.SetMemoryLimit(cfg.MemoryLimit)
+	if cfg.MemoryLimit > 0 && cfg.MemPartitions > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit) // for the memory run only
 	}
 	base := streambench.Config{Brokers: []string{brokers}, Records: cfg.Records, Keys: cfg.Keys, Partitions: cfg.Partitions}
 	fmt.Fprintf(out, "eddy perf streams: %d records, %d keys, %d partitions; broker %s\n", cfg.Records, cfg.Keys, cfg.Partitions, brokers)
@@ -121,6 +123,8 @@ func perfStreamsOn(ctx context.Context, brokers, tmp string, cfg perfStreamsConf
 		mem = r
 		mem.PeakRSS, _ = peakRSS(os.Getpid())
 	}
+	// The other runs, goka's included, get Go's default (no limit).
+	debug.SetMemoryLimit(math.MaxInt64)
 	if err := fill("perf-streams-count", base); err != nil {
 		return err
 	}
