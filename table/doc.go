@@ -17,6 +17,45 @@
 // is inclusive on both ends, and a nil bound is open; empty keys are
 // rejected with ErrEmptyKey.
 //
+// # Window and session stores
+//
+// WindowStore and SessionStore are Kafka Streams' WindowStore<Bytes, byte[]>
+// and SessionStore<Bytes, byte[]>: one value per (key, window start), and
+// per (key, session start, session end). Each has an in-memory
+// implementation (NewInMemoryWindowStore, NewInMemorySessionStore: one
+// B-tree) and a badger one (OpenBadgerWindowStore, OpenBadgerSessionStore:
+// one badger database per store, with OpenBadger's options and memory
+// budget below), checked by one conformance suite per interface. Both
+// implementations share one layout and so one iteration order:
+//
+//	window store key   [segment id][key][window start]
+//	session store key  [segment id][key][session end][session start]
+//
+// where every number is 8 bytes big-endian with the sign bit flipped (so
+// byte order is numeric order) and the segment id is
+// floor(time / SegmentInterval) of the window start or the session end.
+//
+// Retention follows Kafka Streams. Each store tracks its observed stream
+// time, the largest window start (session end) written; an entry whose time
+// is <= observed - Retention is expired: never returned, and writes to it
+// are skipped and counted (ExpiredWrites) instead of failing, like Kafka's
+// "Skipping record for expired segment". Space is reclaimed by whole
+// segments: the write that advances stream time deletes every segment below
+// segment(observed - Retention). SegmentInterval defaults to Kafka's
+// max(Retention/2, 60 s), so a store holds at most Retention plus one or two
+// segments of data. The badger stores restore the observed stream time from
+// their data when reopened.
+//
+// Expiry deletes a segment's keys through a badger WriteBatch (≈ 2.8 µs a
+// key: 28 ms for a 10,000-entry segment, paid by the write that advances
+// time; in memory ≈ 0.8 µs a key). Readers are unaffected: they iterate
+// their snapshot, and expired entries were already filtered out. badger's
+// DropPrefix was measured at about the same speed (21 ms for 10,000 keys)
+// and open readers kept their snapshot, but it is not used: it blocks all
+// writes while it runs (they fail with badger.ErrBlockedWrites), flushes the
+// memtables to a new level-0 table on every call and pauses compactions.
+// Deleted keys leave badger's files at compaction.
+//
 // # Iteration
 //
 // Range and All return iter.Seq2[KeyValue, error], to be used with range
