@@ -58,6 +58,10 @@ type Config struct {
 	// Errors are the deserialization, processing and production error
 	// handlers (default: log and fail).
 	Errors stream.ErrorHandlers
+	// InvalidTimestampPolicy is what sources do with records whose
+	// timestamp is negative or cannot be extracted, unless their Consumed
+	// sets a policy (default: fail the task, as Kafka Streams does).
+	InvalidTimestampPolicy stream.InvalidTimestampPolicy
 	// ApplicationServer is the host:port where this worker answers
 	// interactive queries (application.server); it is shared with the
 	// other workers so any of them can say which worker holds a key.

@@ -237,6 +237,7 @@
 //	eddy_streams_process_latency_seconds{thread}           histogram time to process one input record through its sub-topology
 //	eddy_streams_commit_latency_seconds{thread}            histogram time of one commit (flush, acks, checkpoints, offsets)
 //	eddy_streams_end_to_end_latency_seconds{thread}        histogram wall clock minus record timestamp when written to an output topic (sampled: 1 record in 64)
+//	eddy_streams_record_lateness_seconds{thread}           histogram stream time minus record timestamp, for input records below their task's stream time
 //	eddy_streams_dropped_records_total{thread,reason}      counter   records dropped: null-key, deserialization, processing, production, invalid-timestamp, late
 //	eddy_streams_restore_remaining_records{store}          gauge     changelog (or global topic) records still to restore before tasks can run
 //	eddy_streams_restored_records_total{store}             counter   changelog records applied by restores and standbys, and global topic records applied by the bootstrap

@@ -13,6 +13,7 @@ type metrics struct {
 	processLatency   *prometheus.HistogramVec
 	commitLatency    *prometheus.HistogramVec
 	e2eLatency       *prometheus.HistogramVec
+	lateness         *prometheus.HistogramVec
 	dropped          *prometheus.CounterVec
 	restoreRemaining *prometheus.GaugeVec
 	restored         *prometheus.CounterVec
@@ -37,6 +38,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		e2eLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: metricPrefix + "end_to_end_latency_seconds",
 			Help:    "Wall-clock time minus the record timestamp, when a record is written to an output topic.",
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 300}}, []string{"thread"}),
+		lateness: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: metricPrefix + "record_lateness_seconds",
+			Help:    "How far an input record's timestamp is below its task's stream time, for out-of-order records only.",
+			Buckets: []float64{.001, .01, .1, 1, 10, 60, 300, 900, 3600, 21600, 86400}}, []string{"thread"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricPrefix + "dropped_records_total",
 			Help: "Records dropped, by reason (null-key, deserialization, processing, production, invalid-timestamp, late)."}, []string{"thread", "reason"}),
 		restoreRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricPrefix + "restore_remaining_records",
@@ -90,6 +94,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	reuse(&m.processLatency, m.processLatency)
 	reuse(&m.commitLatency, m.commitLatency)
 	reuse(&m.e2eLatency, m.e2eLatency)
+	reuse(&m.lateness, m.lateness)
 	reuse(&m.dropped, m.dropped)
 	reuse(&m.restoreRemaining, m.restoreRemaining)
 	reuse(&m.restored, m.restored)

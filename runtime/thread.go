@@ -134,6 +134,7 @@ type thread struct {
 	mLatency   prometheus.Observer
 	mCommit    prometheus.Observer
 	mE2E       prometheus.Observer
+	mLateness  prometheus.Observer
 	mLag       prometheus.Gauge
 }
 
@@ -157,6 +158,7 @@ func newThread(a *App, idx int) (*thread, error) {
 	t.mLatency = m.processLatency.WithLabelValues(t.label)
 	t.mCommit = m.commitLatency.WithLabelValues(t.label)
 	t.mE2E = m.e2eLatency.WithLabelValues(t.label)
+	t.mLateness = m.lateness.WithLabelValues(t.label)
 	t.mLag = m.lag.WithLabelValues(t.label)
 
 	clientID := fmt.Sprintf("%s-%s-StreamThread-%d", a.cfg.ApplicationID, a.processID, idx)
@@ -736,17 +738,19 @@ func (t *thread) startTask(ts *taskState) error {
 		globals = g.store
 	}
 	task, err := t.app.top.NewTask(stream.TaskConfig{
-		ApplicationID: t.app.cfg.ApplicationID,
-		ID:            ts.id,
-		Env:           &sendEnv{taskEnv: taskEnv{t: t, ts: ts}, s: newSender(t, ts.id)},
-		Logger:        t.app.log.With("thread", t.idx),
-		CacheMaxBytes: t.app.cacheBytesPerTask(),
-		Errors:        t.app.cfg.Errors,
+		ApplicationID:     t.app.cfg.ApplicationID,
+		ID:                ts.id,
+		Env:               &sendEnv{taskEnv: taskEnv{t: t, ts: ts}, s: newSender(t, ts.id)},
+		Logger:            t.app.log.With("thread", t.idx),
+		CacheMaxBytes:     t.app.cacheBytesPerTask(),
+		Errors:            t.app.cfg.Errors,
+		InvalidTimestamps: t.app.cfg.InvalidTimestampPolicy,
 		Hooks: stream.TaskHooks{
 			Dropped: func(_, reason string) {
 				t.app.metrics.dropped.WithLabelValues(t.label, reason).Inc()
 			},
 			Processed: func(d time.Duration) { t.mLatency.Observe(d.Seconds()) },
+			Lateness:  func(_ string, d time.Duration) { t.mLateness.Observe(d.Seconds()) },
 		},
 		GlobalStores: globals,
 	})

@@ -103,7 +103,7 @@ func deadLetter(topic, kind, node string, src *RawRecord, err error) RawRecord {
 type TaskError struct {
 	Task   TaskID
 	Node   string
-	Kind   string // "deserialization", "processing" or "production"
+	Kind   string // "deserialization", "processing", "production" or "timestamp"
 	Source *RawRecord
 	Err    error
 }
@@ -118,6 +118,12 @@ func (e *TaskError) Error() string {
 
 // Unwrap returns the cause.
 func (e *TaskError) Unwrap() error { return e.Err }
+
+// ErrInvalidTimestamp is the cause (errors.Is) of the errors about records
+// whose timestamp is negative or could not be extracted: the TaskError of
+// FailOnInvalidTimestamp, and the dead-letter message of
+// SkipOnInvalidTimestamp.
+var ErrInvalidTimestamp = errors.New("stream: invalid timestamp")
 
 // errSkip is returned inside the engine to drop a record silently (already
 // counted).

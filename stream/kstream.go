@@ -3,6 +3,7 @@ package stream
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/eddy-streams/eddy/serde"
 )
@@ -10,13 +11,56 @@ import (
 // TimestampExtractor returns the event time of a record read from a topic
 // (epoch ms). partitionTime is the largest timestamp seen so far on the
 // record's partition (-1 before the first). A negative result, or an error,
-// drops the record (counted as "invalid-timestamp").
+// makes the timestamp invalid: the source's InvalidTimestampPolicy decides
+// what happens to the record.
 type TimestampExtractor func(rec *RawRecord, partitionTime int64) (int64, error)
 
 // RecordTimestamp is the default extractor: the record's own timestamp
-// (Kafka's FailOnInvalidTimestamp without the fail: negative timestamps are
-// dropped and counted).
+// (Kafka's record-metadata extractors; what happens to a negative one is
+// the InvalidTimestampPolicy's business).
 func RecordTimestamp(rec *RawRecord, _ int64) (int64, error) { return rec.Timestamp, nil }
+
+// InvalidTimestampPolicy says what a source does with a record whose
+// timestamp is invalid: negative, or not extracted because the
+// TimestampExtractor returned an error. The policies are Kafka Streams'
+// FailOnInvalidTimestamp, LogAndSkipOnInvalidTimestamp and
+// UsePartitionTimeOnInvalidTimestamp.
+type InvalidTimestampPolicy int
+
+const (
+	// InvalidTimestampDefault is the zero value: in Consumed it means the
+	// task's policy (TaskConfig.InvalidTimestamps); in TaskConfig it means
+	// FailOnInvalidTimestamp.
+	InvalidTimestampDefault InvalidTimestampPolicy = iota
+	// FailOnInvalidTimestamp fails the task with a *TaskError of kind
+	// "timestamp" naming the source node and the record's position
+	// (Kafka's default).
+	FailOnInvalidTimestamp
+	// SkipOnInvalidTimestamp logs the record and drops it, counted as
+	// dropped with reason "invalid-timestamp"; when
+	// ErrorHandlers.DeadLetterTopic is set the record is also written there
+	// with the error headers (exception "invalid-timestamp").
+	SkipOnInvalidTimestamp
+	// UsePartitionTimeOnInvalidTimestamp gives the record its partition's
+	// time (the largest timestamp seen on the partition so far). Before the
+	// partition has a time, the task fails as with FailOnInvalidTimestamp.
+	UsePartitionTimeOnInvalidTimestamp
+)
+
+// String returns the policy's name.
+func (p InvalidTimestampPolicy) String() string {
+	switch p {
+	case InvalidTimestampDefault:
+		return "default"
+	case FailOnInvalidTimestamp:
+		return "fail"
+	case SkipOnInvalidTimestamp:
+		return "skip"
+	case UsePartitionTimeOnInvalidTimestamp:
+		return "use-partition-time"
+	}
+	return fmt.Sprintf("InvalidTimestampPolicy(%d)", int(p))
+}
 
 // Consumed gives the serdes (and options) of a source topic: Kafka
 // Streams' Consumed. Build one with With.
@@ -25,6 +69,11 @@ type Consumed[K, V any] struct {
 	Value serde.Serde[V]
 	// TimestampExtractor; nil: RecordTimestamp.
 	TimestampExtractor TimestampExtractor
+	// InvalidTimestamps is what the source does with records whose
+	// timestamp is invalid; InvalidTimestampDefault: the task's policy
+	// (TaskConfig.InvalidTimestamps). Global tables ignore it (they skip
+	// such records).
+	InvalidTimestamps InvalidTimestampPolicy
 	// Name names the source node.
 	Name string
 }
@@ -40,6 +89,13 @@ func (c Consumed[K, V]) WithName(name string) Consumed[K, V] { c.Name = name; re
 // WithTimestampExtractor returns c with extractor e.
 func (c Consumed[K, V]) WithTimestampExtractor(e TimestampExtractor) Consumed[K, V] {
 	c.TimestampExtractor = e
+	return c
+}
+
+// WithInvalidTimestampPolicy returns c with policy p for records whose
+// timestamp is invalid.
+func (c Consumed[K, V]) WithInvalidTimestampPolicy(p InvalidTimestampPolicy) Consumed[K, V] {
+	c.InvalidTimestamps = p
 	return c
 }
 
@@ -93,7 +149,9 @@ type sourceInstance[K, V any] struct {
 	ks  serde.Serde[K]
 	vs  serde.Serde[V]
 	ext TimestampExtractor
-	ctx *procCtx[K, V]
+	// policy for invalid timestamps (resolved: never the default).
+	policy InvalidTimestampPolicy
+	ctx    *procCtx[K, V]
 }
 
 func addSource[K, V any](b *Builder, c Consumed[K, V], op string, internal bool, topics ...string) *node {
@@ -109,12 +167,22 @@ func addSource[K, V any](b *Builder, c Consumed[K, V], op string, internal bool,
 	if ext == nil {
 		ext = RecordTimestamp
 	}
+	if c.InvalidTimestamps < InvalidTimestampDefault || c.InvalidTimestamps > UsePartitionTimeOnInvalidTimestamp {
+		b.errorf(op, n.name, "unknown invalid-timestamp policy %v", c.InvalidTimestamps)
+	}
 	n.newInstance = func(t *Task, children []any) (any, error) {
 		ctx, err := newProcCtx[K, V](t, n, children)
 		if err != nil {
 			return nil, err
 		}
-		return &sourceInstance[K, V]{t: t, n: n, ks: c.Key, vs: c.Value, ext: ext, ctx: ctx}, nil
+		policy := c.InvalidTimestamps
+		if policy == InvalidTimestampDefault {
+			policy = t.cfg.InvalidTimestamps
+		}
+		if policy == InvalidTimestampDefault {
+			policy = FailOnInvalidTimestamp
+		}
+		return &sourceInstance[K, V]{t: t, n: n, ks: c.Key, vs: c.Value, ext: ext, policy: policy, ctx: ctx}, nil
 	}
 	return n
 }
@@ -141,13 +209,49 @@ func (s *sourceInstance[K, V]) processRaw(raw *RawRecord) {
 	}
 	ts, err := s.ext(raw, pt)
 	if err != nil || ts < 0 {
-		t.log.Warn("dropping record with an invalid timestamp", "node", s.n.name, "timestamp", ts, "err", err, "source", sourceAttr(raw))
-		t.dropped(s.n.name, "invalid-timestamp")
-		return
+		var ok bool
+		if ts, ok = s.invalidTimestamp(raw, ts, pt, err); !ok {
+			return
+		}
 	}
 	rec.Timestamp = ts
+	if st := t.streamTime; ts < st && t.cfg.Hooks.Lateness != nil {
+		t.cfg.Hooks.Lateness(s.n.name, time.Duration(st-ts)*time.Millisecond)
+	}
 	t.observe(ts)
 	s.ctx.Forward(rec)
+}
+
+// invalidTimestamp applies the source's policy to raw, whose extracted
+// timestamp ts is negative or whose extractor failed with extErr. It
+// returns the timestamp to use, or false when the record is not processed
+// (skipped, or the task failed).
+func (s *sourceInstance[K, V]) invalidTimestamp(raw *RawRecord, ts, partitionTime int64, extErr error) (int64, bool) {
+	t := s.t
+	var err error
+	if extErr != nil {
+		err = fmt.Errorf("%w: timestamp extractor: %w", ErrInvalidTimestamp, extErr)
+	} else {
+		err = fmt.Errorf("%w: negative timestamp %d", ErrInvalidTimestamp, ts)
+	}
+	switch s.policy {
+	case SkipOnInvalidTimestamp:
+		// Logs, writes the dead-letter record if configured, and counts
+		// the record as dropped with reason "invalid-timestamp".
+		t.handle("invalid-timestamp", s.n.name, LogAndContinue, err)
+		return 0, false
+	case UsePartitionTimeOnInvalidTimestamp:
+		if partitionTime >= 0 {
+			t.log.Debug("using partition time for a record with an invalid timestamp", "node", s.n.name,
+				"partition_time", partitionTime, "err", err, "source", sourceAttr(raw))
+			return partitionTime, true
+		}
+		err = fmt.Errorf("%w; partition time unknown, so it cannot be used instead", err)
+	}
+	// A copy: the queue clears the records it has processed.
+	src := *raw
+	t.fail(&TaskError{Task: t.cfg.ID, Node: s.n.name, Kind: "timestamp", Source: &src, Err: err})
+	return 0, false
 }
 
 // ---- stateless operators ----

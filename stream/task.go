@@ -35,6 +35,10 @@ type TaskHooks struct {
 	Dropped func(node, reason string)
 	// Processed is called after each input record with its processing time.
 	Processed func(d time.Duration)
+	// Lateness is called for each input record whose timestamp is below
+	// the task's stream time, with how far below (Kafka's record-lateness;
+	// in-order records are not reported), by the source node that read it.
+	Lateness func(node string, lateness time.Duration)
 }
 
 // TaskConfig configures a task.
@@ -56,6 +60,10 @@ type TaskConfig struct {
 	Clock func() int64
 	// Hooks receive metrics events.
 	Hooks TaskHooks
+	// InvalidTimestamps is the policy for input records whose timestamp is
+	// negative or cannot be extracted, for sources whose Consumed does not
+	// set one. Default (zero): FailOnInvalidTimestamp, as in Kafka Streams.
+	InvalidTimestamps InvalidTimestampPolicy
 	// GlobalStores returns the process's global store called name (see
 	// Topology.GlobalStores and GlobalTask.Store), which the task only
 	// reads; nil when the topology has no global tables.
@@ -474,11 +482,18 @@ func (t *Task) dropped(node, reason string) {
 // handle applies an error handler: kind is "deserialization",
 // "processing" or "production".
 func (t *Task) handle(kind, node string, h ErrorHandler, err error) {
-	ectx := ErrorContext{Node: node, TaskID: t.cfg.ID, Source: t.current}
+	// The queue reuses the current record's slot once it is processed:
+	// errors and handlers keep a copy.
+	var src *RawRecord
+	if t.current != nil {
+		c := *t.current
+		src = &c
+	}
+	ectx := ErrorContext{Node: node, TaskID: t.cfg.ID, Source: src}
 	t.log.Warn(kind+" error", "node", node, "err", err, "source", sourceAttr(t.current))
 	if dlq := t.cfg.Errors.DeadLetterTopic; dlq != "" {
 		if serr := t.cfg.Env.Send(deadLetter(dlq, kind, node, t.current, err)); serr != nil {
-			t.fail(&TaskError{Task: t.cfg.ID, Node: node, Kind: "production", Source: t.current, Err: fmt.Errorf("dead-letter topic %s: %w", dlq, serr)})
+			t.fail(&TaskError{Task: t.cfg.ID, Node: node, Kind: "production", Source: src, Err: fmt.Errorf("dead-letter topic %s: %w", dlq, serr)})
 			return
 		}
 	}
@@ -486,7 +501,7 @@ func (t *Task) handle(kind, node string, h ErrorHandler, err error) {
 		t.dropped(node, kind)
 		return
 	}
-	t.fail(&TaskError{Task: t.cfg.ID, Node: node, Kind: kind, Source: t.current, Err: err})
+	t.fail(&TaskError{Task: t.cfg.ID, Node: node, Kind: kind, Source: src, Err: err})
 }
 
 func sourceAttr(r *RawRecord) string {

@@ -45,6 +45,13 @@ func WithCacheMaxBytes(n int64) Option { return func(d *Driver) { d.cacheBytes =
 // WithErrorHandlers sets the tasks' error handlers (default: fail).
 func WithErrorHandlers(h stream.ErrorHandlers) Option { return func(d *Driver) { d.errs = h } }
 
+// WithInvalidTimestampPolicy sets the tasks' policy for records whose
+// timestamp is negative or cannot be extracted (default: fail), for
+// sources whose Consumed sets none.
+func WithInvalidTimestampPolicy(p stream.InvalidTimestampPolicy) Option {
+	return func(d *Driver) { d.tsPolicy = p }
+}
+
 // WithLogger sets the tasks' logger.
 func WithLogger(l *slog.Logger) Option { return func(d *Driver) { d.log = l } }
 
@@ -55,6 +62,7 @@ type Driver struct {
 	wall       int64
 	cacheBytes int64
 	errs       stream.ErrorHandlers
+	tsPolicy   stream.InvalidTimestampPolicy
 	log        *slog.Logger
 
 	tasks   []*stream.Task
@@ -98,14 +106,15 @@ func New(top *stream.Topology, opts ...Option) (*Driver, error) {
 	}
 	for _, sub := range top.Subtopologies(d.appID) {
 		t, err := top.NewTask(stream.TaskConfig{
-			ApplicationID: d.appID,
-			ID:            stream.TaskID{Subtopology: sub.ID},
-			Env:           env{d},
-			Logger:        d.log,
-			CacheMaxBytes: d.cacheBytes,
-			Errors:        d.errs,
-			Clock:         func() int64 { return d.wall },
-			Hooks:         stream.TaskHooks{Dropped: func(node, reason string) { d.dropped[reason]++ }},
+			ApplicationID:     d.appID,
+			ID:                stream.TaskID{Subtopology: sub.ID},
+			Env:               env{d},
+			Logger:            d.log,
+			CacheMaxBytes:     d.cacheBytes,
+			Errors:            d.errs,
+			InvalidTimestamps: d.tsPolicy,
+			Clock:             func() int64 { return d.wall },
+			Hooks:             stream.TaskHooks{Dropped: func(node, reason string) { d.dropped[reason]++ }},
 			GlobalStores: func(name string) *stream.StoreHandle {
 				if d.global == nil {
 					return nil
