@@ -30,6 +30,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -132,7 +133,7 @@ func parseFlags(ex Example, args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.appID, "app-id", ex.Name, "application id: the consumer group and the prefix of internal topics")
 	fs.StringVar(&o.stateDir, "state-dir", runtime.DefaultStateDir, "directory of the state stores (the demo uses a temporary one unless this is set)")
 	fs.StringVar(&o.guarantee, "guarantee", string(runtime.AtLeastOnce), "processing guarantee: at_least_once or exactly_once")
-	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100)")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics and interactive queries at http://ADDR/stores (e.g. 127.0.0.1:9100; the other workers forward queries to ADDR)")
 	fs.IntVar(&o.threads, "threads", 1, "number of stream threads")
 	fs.IntVar(&o.standbys, "standbys", 0, "number of standby replicas of each task's stores (num.standby.replicas)")
 	fs.DurationVar(&o.commitInterval, "commit-interval", DefaultCommitInterval,
@@ -210,20 +211,46 @@ func Run(ctx context.Context, ex Example, args []string, stdout, stderr io.Write
 		return err
 	}
 	cfg := o.config(log)
+	queries := &queryMount{}
 	if o.metrics != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		cfg.Registerer = reg
-		stopMetrics, err := serveMetrics(o.metrics, reg, log)
+		addr, stopMetrics, err := serveMetrics(o.metrics, reg, queries, log)
 		if err != nil {
 			return err
 		}
 		defer stopMetrics()
+		// The other workers forward queries for the keys this one owns
+		// to this server.
+		cfg.ApplicationServer = addr
 	}
 	if len(cfg.Brokers) == 0 {
 		return runDemo(ctx, ex, top, cfg, o, log, stdout)
 	}
-	return runWorker(ctx, top, cfg, log)
+	return runWorker(ctx, top, cfg, queries, log)
+}
+
+// queryMount serves the interactive queries of an App created after the
+// HTTP server started; 503 until then.
+type queryMount struct{ h atomic.Pointer[http.Handler] }
+
+// set makes m serve app's queries.
+func (m *queryMount) set(app *runtime.App) {
+	h := app.QueryHandler()
+	m.h.Store(&h)
+}
+
+func (m *queryMount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := m.h.Load()
+	if h == nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":"the worker is starting"}`+"\n")
+		return
+	}
+	(*h).ServeHTTP(w, r)
 }
 
 // config returns the runtime configuration the flags ask for.
@@ -256,15 +283,18 @@ func splitBrokers(s string) []string {
 	return out
 }
 
-// serveMetrics serves reg at http://addr/metrics until the returned func is
-// called.
-func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+// serveMetrics serves reg at http://addr/metrics, and queries (the
+// interactive queries) at http://addr/stores, until the returned func is
+// called. It returns the address it listens on.
+func serveMetrics(addr string, reg *prometheus.Registry, queries http.Handler, log *slog.Logger) (string, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--metrics: %w", err)
+		return "", nil, fmt.Errorf("--metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/stores", queries)
+	mux.Handle("/stores/", queries)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
@@ -274,18 +304,20 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (func
 		}
 	}()
 	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	return func() {
+	log.Info("serving interactive queries", "url", "http://"+ln.Addr().String()+"/stores")
+	return ln.Addr().String(), func() {
 		srv.Close()
 		<-done
 	}, nil
 }
 
 // runWorker runs the application until ctx is cancelled.
-func runWorker(ctx context.Context, top *stream.Topology, cfg runtime.Config, log *slog.Logger) error {
+func runWorker(ctx context.Context, top *stream.Topology, cfg runtime.Config, queries *queryMount, log *slog.Logger) error {
 	app, err := runtime.New(top, cfg)
 	if err != nil {
 		return err
 	}
+	queries.set(app)
 	log.Info("worker starting", "app-id", cfg.ApplicationID, "brokers", strings.Join(cfg.Brokers, ","))
 	runErr := app.Run(ctx)
 	closeErr := app.Close()
