@@ -221,8 +221,11 @@
 // active tasks; Query is the typed Get. Reads see what the tasks flushed
 // (at commits, or at once with caching disabled). App.KeyOwner says which
 // worker (its ApplicationServer) holds a key, from the assignment all
-// members receive; serving queries over the network is the caller's job.
-// A global store is served in full by every worker once bootstrapped (its
+// members receive. App.QueryHandler serves key-value stores over HTTP
+// (GET /stores, /stores/S/keys/K, /stores/S/all, /stores/S/range): any
+// worker answers for any key, forwarding the request once to the owner's
+// ApplicationServer; scope=all fans out to every worker (see
+// docs/runtime.md). A global store is served in full by every worker once bootstrapped (its
 // reads see each record as soon as it is applied), and KeyOwner answers
 // this worker for it.
 //
