@@ -106,13 +106,7 @@ func (c *CogroupedStream[K, VA]) Aggregate(init func() VA, m Materialized[K, VA]
 	merge := addFn(b, &node{op: "cogroup"}, "COGROUPKSTREAM-MERGE", func(ctx *procCtx[K, Change[VA]]) (func(Record[K, Change[VA]]) error, error) {
 		return func(r Record[K, Change[VA]]) error { ctx.Forward(r); return nil }, nil
 	}, aggs...)
-	if m.Key == nil {
-		b.errorf("cogroup", merge.name, "no key serde for store %s (Grouped or Materialized)", store)
-	}
-	if m.Value == nil {
-		b.errorf("cogroup", merge.name, "no value serde for store %s (Materialized)", store)
-	}
-	b.addStore("cogroup", merge.name, m.spec(store))
+	declareStore(b, "cogroup", merge.name, store, m)
 	var rest []*node
 	for _, src := range sources[1:] {
 		rest = append(rest, src...)

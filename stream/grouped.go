@@ -225,14 +225,7 @@ func aggregate[K, V, VA any](g KGroupedStream[K, V], op string, _ func() VA, fol
 		m.Key = g.s.ks
 	}
 	in := g.input(op, store)
-	m.Key, m.Value = orDefault(m.Key), orDefault(m.Value)
-	if m.Key == nil {
-		b.errorf(op, nodeName, "no key serde for store %s (Grouped or Materialized)", store)
-	}
-	if m.Value == nil {
-		b.errorf(op, nodeName, "no value serde for store %s (Materialized)", store)
-	}
-	b.addStore(op, nodeName, m.spec(store))
+	m = declareStore(b, op, nodeName, store, m)
 	ks, vs := m.Key, m.Value
 	n := addFn(b, &node{op: op, name: nodeName, stores: []string{store}}, prefix, func(ctx *procCtx[K, Change[VA]]) (func(Record[K, V]) error, error) {
 		st, err := newTypedStore(ctx.t, store, ks, vs)
@@ -258,6 +251,21 @@ func aggregate[K, V, VA any](g KGroupedStream[K, V], op string, _ func() VA, fol
 		}, nil
 	}, in.n)
 	return KTable[K, VA]{b: b, n: n, ks: ks, vs: vs, store: store, sources: in.sources, getter: storeGetter(store, ks, vs)}
+}
+
+// declareStore fills m's missing serdes with the built-in defaults,
+// reports a build error naming the operator when one is still missing, and
+// declares the store.
+func declareStore[K, V any](b *Builder, op, nodeName, store string, m Materialized[K, V]) Materialized[K, V] {
+	m.Key, m.Value = orDefault(m.Key), orDefault(m.Value)
+	if m.Key == nil {
+		b.errorf(op, nodeName, "no key serde for store %s (Grouped or Materialized)", store)
+	}
+	if m.Value == nil {
+		b.errorf(op, nodeName, "no value serde for store %s (Materialized)", store)
+	}
+	b.addStore(op, nodeName, m.spec(store))
+	return m
 }
 
 func (m Materialized[K, V]) spec(name string) *storeSpec {

@@ -204,14 +204,7 @@ func tableAggregate[K, V, VA any](g KGroupedTable[K, V], op, prefix string, m Ma
 	if m.Key == nil {
 		m.Key = g.ks
 	}
-	m.Key, m.Value = orDefault(m.Key), orDefault(m.Value)
-	if m.Key == nil {
-		b.errorf(op, nodeName, "no key serde for store %s (Grouped or Materialized)", store)
-	}
-	if m.Value == nil {
-		b.errorf(op, nodeName, "no value serde for store %s (Materialized)", store)
-	}
-	b.addStore(op, nodeName, m.spec(store))
+	m = declareStore(b, op, nodeName, store, m)
 	ks, vs := m.Key, m.Value
 	n := addFn(b, &node{op: op, name: nodeName, stores: []string{store}}, prefix, func(ctx *procCtx[K, Change[VA]]) (func(Record[K, Change[V]]) error, error) {
 		st, err := newTypedStore(ctx.t, store, ks, vs)
