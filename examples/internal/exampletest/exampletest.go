@@ -114,7 +114,7 @@ func Client(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 // CreateTopic creates topic with partitions partitions.
 func CreateTopic(t testing.TB, addr, topic string, partitions int32) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	resp, err := kadm.NewClient(Client(t, addr)).CreateTopics(ctx, partitions, 1, nil, topic)
 	if err == nil {
@@ -128,7 +128,7 @@ func CreateTopic(t testing.TB, addr, topic string, partitions int32) {
 // Produce writes recs and waits for their acknowledgements.
 func Produce(t testing.TB, cl *kgo.Client, recs ...*kgo.Record) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatalf("produce: %v", err)
@@ -296,7 +296,7 @@ var metricsURL = regexp.MustCompile(`msg="serving metrics" url=(\S+)`)
 func Metrics(t testing.TB, w *Worker) string {
 	t.Helper()
 	var url string
-	Poll(t, 10*time.Second, func() bool {
+	Poll(t, 30*time.Second, func() bool {
 		if m := metricsURL.FindStringSubmatch(w.Output()); m != nil {
 			url = m[1]
 		}
