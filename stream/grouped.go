@@ -181,7 +181,7 @@ func (g KGroupedStream[K, V]) Count(m Materialized[K, int64]) KTable[K, int64] {
 	if m.Value == nil {
 		m.Value = serde.Int64()
 	}
-	return aggregate(g, "count", nil, func(_ K, _ V, agg int64, _ bool) int64 { return agg + 1 }, m)
+	return aggregate(g, "count", func(_ K, _ V, agg int64, _ bool) int64 { return agg + 1 }, m)
 }
 
 // Reduce combines the values of each key with fn (the first value is
@@ -190,7 +190,7 @@ func (g KGroupedStream[K, V]) Reduce(fn func(agg, v V) V, m Materialized[K, V]) 
 	if m.Value == nil {
 		m.Value = g.s.vs
 	}
-	return aggregate(g, "reduce", nil, func(_ K, v V, agg V, has bool) V {
+	return aggregate(g, "reduce", func(_ K, v V, agg V, has bool) V {
 		if !has {
 			return v
 		}
@@ -201,7 +201,7 @@ func (g KGroupedStream[K, V]) Reduce(fn func(agg, v V) V, m Materialized[K, V]) 
 // Aggregate folds the values of each key into an aggregate of type VA,
 // starting from init().
 func Aggregate[K, V, VA any](g KGroupedStream[K, V], init func() VA, adder func(K, V, VA) VA, m Materialized[K, VA]) KTable[K, VA] {
-	return aggregate(g, "aggregate", init, func(k K, v V, agg VA, has bool) VA {
+	return aggregate(g, "aggregate", func(k K, v V, agg VA, has bool) VA {
 		if !has {
 			agg = init()
 		}
@@ -209,7 +209,7 @@ func Aggregate[K, V, VA any](g KGroupedStream[K, V], init func() VA, adder func(
 	}, m)
 }
 
-func aggregate[K, V, VA any](g KGroupedStream[K, V], op string, _ func() VA, fold func(k K, v V, agg VA, has bool) VA, m Materialized[K, VA]) KTable[K, VA] {
+func aggregate[K, V, VA any](g KGroupedStream[K, V], op string, fold func(k K, v V, agg VA, has bool) VA, m Materialized[K, VA]) KTable[K, VA] {
 	b := g.s.b
 	prefix := "KSTREAM-AGGREGATE"
 	if op == "reduce" {

@@ -146,18 +146,9 @@ func (b *Builder) Build() (*Topology, error) {
 	if len(b.nodes) == 0 && len(b.globals) == 0 {
 		return nil, fmt.Errorf("%w: the topology has no sources", ErrTopology)
 	}
-	for _, n := range b.nodes {
-		if n.kind == kindSource && len(n.children) == 0 && !n.internal {
-			// A source nobody reads is legal in Kafka Streams; keep it.
-			continue
-		}
-	}
 	b.built = true
 	t := &Topology{b: b}
-	t.split()
-	if err := t.checkStores(); err != nil {
-		return nil, err
-	}
+	t.split() // a store's processors always land in one sub-topology
 	return t, nil
 }
 
@@ -239,24 +230,6 @@ func (t *Topology) split() {
 			}
 		}
 	}
-}
-
-// checkStores reports stores connected to processors in different
-// sub-topologies, which cannot work.
-func (t *Topology) checkStores() error {
-	for _, name := range t.b.storeOrder {
-		n := 0
-		for _, s := range t.subs {
-			if slices.Contains(s.stores, name) {
-				n++
-			}
-		}
-		if n == 0 {
-			// Declared but unused: allowed (Kafka too).
-			continue
-		}
-	}
-	return nil
 }
 
 // InternalTopic is a topic the runtime creates for an application:
