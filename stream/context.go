@@ -106,9 +106,14 @@ func (pi *procInstance[KIn, VIn, KOut, VOut]) process(rec Record[KIn, VIn]) {
 	if pi.t.fatal != nil {
 		return
 	}
-	if err := pi.p.Process(rec); err != nil && err != errSkip {
+	// Store writes of the Processor API take the timestamp of the record
+	// being processed (restored after, for writes following a Forward).
+	prev := pi.t.recordTS
+	pi.t.recordTS = rec.Timestamp
+	if err := pi.p.Process(rec); err != nil {
 		pi.t.handle("processing", pi.n.name, pi.t.cfg.Errors.proc(), err)
 	}
+	pi.t.recordTS = prev
 }
 
 // addProcessor adds a processor node created per task by supplier.
@@ -178,7 +183,7 @@ func (s *statelessInstance[KIn, VIn, KOut, VOut]) process(rec Record[KIn, VIn]) 
 	if s.t.fatal != nil {
 		return
 	}
-	if err := s.fn(s.ctx, rec); err != nil && err != errSkip {
+	if err := s.fn(s.ctx, rec); err != nil {
 		s.t.handle("processing", s.n.name, s.t.cfg.Errors.proc(), err)
 	}
 }
@@ -252,7 +257,6 @@ func (q *punctQueue) fire(t *Task, typ PunctuationType, now int64) {
 		missed := (now - p.next) / p.interval
 		p.next += (missed + 1) * p.interval
 		if t.fatal == nil {
-			t.currentNode = p.node
 			p.fn(now)
 		}
 		if !p.cancelled {

@@ -124,7 +124,3 @@ func (e *TaskError) Unwrap() error { return e.Err }
 // FailOnInvalidTimestamp, and the dead-letter message of
 // SkipOnInvalidTimestamp.
 var ErrInvalidTimestamp = errors.New("stream: invalid timestamp")
-
-// errSkip is returned inside the engine to drop a record silently (already
-// counted).
-var errSkip = errors.New("skip")

@@ -11,7 +11,7 @@ import (
 
 // StoreSpec declares a key-value store for the Processor API (the
 // counterpart of Kafka Streams' StoreBuilder): add it with
-// Builder.AddStateStore and connect it to processors with WithStores.
+// Builder.AddStateStore and connect it to processors by naming it in Process or ProcessValues.
 type StoreSpec struct {
 	// Name is the store name; it names the changelog topic too.
 	Name string
@@ -28,7 +28,7 @@ type StoreSpec struct {
 }
 
 // AddStateStore declares a store for processors added with Process or
-// ProcessValues and WithStores.
+// ProcessValues, which name it.
 func (b *Builder) AddStateStore(s StoreSpec) {
 	if s.Name == "" {
 		b.errorf("addStateStore", "", "a store needs a name")
@@ -50,8 +50,6 @@ type StoreHandle struct {
 	// (cache flush or write-through), with the previous value: the DSL
 	// forwards table changes from it.
 	onFlush func(key, value, old []byte, oldTS, ts int64)
-	// wantOld: read the old value before writing (for onFlush).
-	wantOld bool
 	// held are writes made while the task's cache is handing entries to
 	// a flush listener (a cached store upstream forwarding its updates
 	// here), which the cache cannot take then. Get sees them; the task
@@ -123,7 +121,7 @@ func (h *StoreHandle) Delete(key []byte, ts int64) error { return h.Put(key, nil
 // onFlush: the cache's flush listener and the write-through path.
 func (h *StoreHandle) flushEntries(entries []table.DirtyEntry) error {
 	var olds [][]byte
-	if h.onFlush != nil && h.wantOld {
+	if h.onFlush != nil {
 		olds = make([][]byte, len(entries))
 		for i, e := range entries {
 			raw, err := h.kv.Get(e.Key)
@@ -242,8 +240,8 @@ func KeyValueStoreOf[K, V any](ctx storeAccessor, name string, keySerde serde.Se
 }
 
 func (s *KeyValueStore[K, V]) now() int64 {
-	if s.h.t.current != nil {
-		return s.h.t.current.Timestamp
+	if ts := s.h.t.recordTS; ts >= 0 {
+		return ts
 	}
 	return s.h.t.streamTime
 }

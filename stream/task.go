@@ -94,13 +94,13 @@ type Task struct {
 	curQueue *partQueue
 	sample   uint64
 
-	streamTime  int64
-	current     *RawRecord
-	currentNode string
-	punct       punctQueue
-	commitReq   bool
-	fatal       error
-	closed      bool
+	streamTime int64
+	current    *RawRecord
+	recordTS   int64 // timestamp of the record a Processor is processing; -1 in punctuators
+	punct      punctQueue
+	commitReq  bool
+	fatal      error
+	closed     bool
 	// flushing counts the cache flush listeners running; held says a
 	// store holds writes made meanwhile (see StoreHandle.hold).
 	flushing int
@@ -136,6 +136,7 @@ func (t *Topology) NewTask(cfg TaskConfig) (*Task, error) {
 		cache:      table.NewCache(cfg.CacheMaxBytes),
 		queues:     map[topicPart]*partQueue{},
 		streamTime: -1,
+		recordTS:   -1,
 	}
 	if tk.log == nil {
 		tk.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -47,8 +47,6 @@ type storeSpec struct {
 	inMemory  bool
 	caching   bool
 	changelog map[string]string // extra changelog topic configs
-	// copartition: source topics whose partitions must match the store's
-	// task partitions are implied by sub-topology membership.
 }
 
 // repartitionSpec declares a repartition topic.

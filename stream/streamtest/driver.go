@@ -436,21 +436,28 @@ func (o *Output[K, V]) IsEmpty() bool {
 // KeyValueStore returns the typed content of store name (decoded with ks
 // and vs), or an error if there is no such store.
 func KeyValueStore[K comparable, V any](d *Driver, name string, ks serde.Serde[K], vs serde.Serde[V]) (map[K]V, error) {
+	switch {
+	case d.closed:
+		return nil, ErrClosed
+	case d.err != nil:
+		return nil, d.err
+	}
 	s := d.stores[name]
 	if s == nil {
 		return nil, fmt.Errorf("streamtest: no store %q", name)
 	}
-	for _, t := range d.tasks {
-		if err := t.Flush(); err != nil {
-			return nil, d.fail(err)
-		}
+	// Commit (flush caches), processing whatever that writes to
+	// repartition topics, as after a piped record.
+	if err := d.drain(true); err != nil {
+		return nil, err
 	}
+	topic := stream.ChangelogTopic(d.appID, name) // the topic the engine's serdes see
 	out := map[K]V{}
 	for kv, err := range s.All() {
 		if err != nil {
 			return nil, err
 		}
-		k, err := ks.Deserialize(name, kv.Key)
+		k, err := ks.Deserialize(topic, kv.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -458,7 +465,7 @@ func KeyValueStore[K comparable, V any](d *Driver, name string, ks serde.Serde[K
 		if err != nil {
 			return nil, err
 		}
-		v, err := vs.Deserialize(name, vb)
+		v, err := vs.Deserialize(topic, vb)
 		if err != nil {
 			return nil, err
 		}
