@@ -18,7 +18,7 @@ func (p *putProc) Init(ctx stream.ProcessorContext[string, string]) (err error) 
 	return err
 }
 func (p *putProc) Process(r stream.Record[string, string]) error { return p.store.Put(r.Key, r.Value) }
-func (p *putProc) Close() error                                 { return nil }
+func (p *putProc) Close() error                                  { return nil }
 
 // A Processor API store write carries the timestamp of the record being
 // processed: the extracted one, not the raw record's.
