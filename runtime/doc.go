@@ -24,7 +24,7 @@
 // it, and runs them in one goroutine: it polls its input partitions,
 // hands records to their tasks, lets each task process a bounded batch
 // (records in timestamp order across its partitions), fires wall-clock
-// punctuators, and commits when due. A task with more than a few thousand
+// punctuators, and commits when due. A task with 10,000 or more
 // records buffered has its partitions paused until it catches up.
 //
 // Each thread has one franz-go client that is both the group member and
@@ -237,7 +237,7 @@
 // "global"):
 //
 //	eddy_streams_records_processed_total{thread}           counter   input records processed
-//	eddy_streams_process_latency_seconds{thread}           histogram time to process one input record through its sub-topology
+//	eddy_streams_process_latency_seconds{thread}           histogram time to process one input record through its sub-topology (sampled: 1 record in 64)
 //	eddy_streams_commit_latency_seconds{thread}            histogram time of one commit (flush, acks, checkpoints, offsets)
 //	eddy_streams_end_to_end_latency_seconds{thread}        histogram wall clock minus record timestamp when written to an output topic (sampled: 1 record in 64)
 //	eddy_streams_record_lateness_seconds{thread}           histogram stream time minus record timestamp, for input records below their task's stream time
@@ -257,9 +257,11 @@
 // A worker's memory is mostly: each task's badger stores (about 12 MiB of
 // Go heap each, see package table), the record cache (CacheMaxBytes for
 // the whole worker), records buffered per task (its input partitions are
-// paused above 10,000 buffered records), and the fetches franz-go decodes
-// whole (each bounded to 1 MiB, 128 KiB per partition, with a 100 ms fetch
-// wait; ClientOptions can change that). Records sent are handed to a
+// paused at 10,000 buffered records), and the fetches franz-go decodes
+// whole, one per client: each stream thread's consumer and restore
+// consumer and the global thread's consumer (each fetch bounded to 1 MiB,
+// 128 KiB per partition, with a 100 ms fetch wait; ClientOptions can
+// change that). Records sent are handed to a
 // producer goroutine in batches, so producing runs beside processing;
 // a commit waits for every one of them to be acknowledged. Go's garbage collector lets the heap grow to about twice
 // the live data by default; run workers with a soft memory limit

@@ -160,7 +160,9 @@ func newGlobalThread(ctx context.Context, a *App) (*globalThread, error) {
 		kgo.ClientID(fmt.Sprintf("%s-%s-GlobalStreamThread", a.cfg.ApplicationID, a.processID)),
 		kgo.ConsumePartitions(assign),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.FetchMaxWait(fetchMaxWait),
+		kgo.FetchMaxBytes(fetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	}
 	cl, err := kgo.NewClient(append(opts, a.cfg.ClientOptions...)...)

@@ -193,12 +193,12 @@ func (ts *taskState) writeCheckpoint() error {
 	if len(ts.persistent) == 0 || len(ts.stores) == 0 {
 		return nil
 	}
+	if !ts.checkpointDirty() {
+		return nil
+	}
 	offsets := make(map[table.TopicPartition]int64, len(ts.persistent))
 	for tp := range ts.persistent {
 		offsets[tp] = ts.pos[tp]
-	}
-	if !ts.checkpointDirty() {
-		return nil
 	}
 	if err := table.WriteCheckpoint(filepath.Join(ts.dir, checkpointFile), offsets); err != nil {
 		return fmt.Errorf("runtime: task %s: %w", ts.id, err)
@@ -238,11 +238,6 @@ func (e *taskEnv) OpenStore(info stream.StoreInfo) (table.KeyValueStore, error) 
 		return nil, fmt.Errorf("runtime: task %s has no store %q", e.ts.id, info.Name)
 	}
 	return kv, nil
-}
-
-func (e *taskEnv) Send(rec stream.RawRecord) error {
-	e.t.send(e.ts.id, rec)
-	return nil
 }
 
 // Partitions returns topic's partition count, for custom partitioners.

@@ -197,7 +197,9 @@ func newThread(a *App, idx int) (*thread, error) {
 		kgo.WithLogger(kgoLogger{a.log}),
 		kgo.ClientID(clientID + "-restore-consumer"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.FetchMaxWait(fetchMaxWait),
+		kgo.FetchMaxBytes(fetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
 	}
 	rcl, err := kgo.NewClient(append(ropts, a.cfg.ClientOptions...)...)
 	if err != nil {
