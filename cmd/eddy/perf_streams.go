@@ -87,7 +87,8 @@ func runPerfStreams(ctx context.Context, a *app, cmd *cobra.Command, cfg perfStr
 }
 
 func perfStreamsOn(ctx context.Context, brokers, tmp string, cfg perfStreamsConfig, out, errw io.Writer) error {
-	if cfg.MemoryLimit > 0 && cfg.MemPartitions > 0 {
+	limited := cfg.MemoryLimit > 0 && cfg.MemPartitions > 0
+	if limited {
 		debug.SetMemoryLimit(cfg.MemoryLimit) // for the memory run only
 	}
 	base := streambench.Config{Brokers: []string{brokers}, Records: cfg.Records, Keys: cfg.Keys, Partitions: cfg.Partitions}
@@ -123,8 +124,10 @@ func perfStreamsOn(ctx context.Context, brokers, tmp string, cfg perfStreamsConf
 		mem = r
 		mem.PeakRSS, _ = peakRSS(os.Getpid())
 	}
-	// The other runs, goka's included, get Go's default (no limit).
-	debug.SetMemoryLimit(math.MaxInt64)
+	// The other runs, goka's included, run without the memory run's limit.
+	if limited {
+		debug.SetMemoryLimit(math.MaxInt64)
+	}
 	if err := fill("perf-streams-count", base); err != nil {
 		return err
 	}
@@ -166,7 +169,11 @@ func perfStreamsOn(ctx context.Context, brokers, tmp string, cfg perfStreamsConf
 	line("filter → mapValues → to, eddy", stateless)
 	if cfg.MemPartitions > 0 {
 		line(fmt.Sprintf("count, %d tasks (memory run)", cfg.MemPartitions), mem)
-		fmt.Fprintf(out, "%-34s %10.1f MiB (Go memory limit %d MiB)\n", "peak RSS after the memory run", float64(mem.PeakRSS)/(1<<20), cfg.MemoryLimit>>20)
+		limit := "none"
+		if limited {
+			limit = fmt.Sprintf("%d MiB", cfg.MemoryLimit>>20)
+		}
+		fmt.Fprintf(out, "%-34s %10.1f MiB (Go memory limit: %s)\n", "peak RSS after the memory run", float64(mem.PeakRSS)/(1<<20), limit)
 	}
 	return nil
 }

@@ -47,8 +47,6 @@ type Config struct {
 	ValueSize int
 	// WorkDir holds state directories. Required.
 	WorkDir string
-	// ClientOptions are extra franz-go options for the eddy worker.
-	ClientOptions []kgo.Opt
 	// Threads is the eddy worker's stream threads. Default 1.
 	Threads int
 	// Logger; nil discards.
@@ -78,10 +76,10 @@ func (c *Config) defaults() {
 
 // Result is one measured run.
 type Result struct {
-	Name    string
 	Records int64
 	Elapsed time.Duration
-	// PeakRSS of this process after the run (bytes), when known.
+	// PeakRSS of the process after the run (bytes); set by callers that
+	// measure it (eddy perf streams), 0 otherwise.
 	PeakRSS int64
 }
 
@@ -158,8 +156,8 @@ func (m *meter) tick() {
 	}
 }
 
-func (m *meter) result(name string) Result {
-	return Result{Name: name, Records: m.n.Load(), Elapsed: time.Duration(m.last.Load() - m.first.Load())}
+func (m *meter) result() Result {
+	return Result{Records: m.n.Load(), Elapsed: time.Duration(m.last.Load() - m.first.Load())}
 }
 
 func (m *meter) wait(ctx context.Context, errc <-chan error) error {
@@ -187,7 +185,6 @@ func runApp(ctx context.Context, cfg Config, appID string, b *stream.Builder, m 
 	rc.StateDir = filepath.Join(cfg.WorkDir, "state")
 	rc.NumStreamThreads = cfg.Threads
 	rc.Logger = cfg.Logger
-	rc.ClientOptions = cfg.ClientOptions
 	app, err := runtime.New(top, rc)
 	if err != nil {
 		return Result{}, err
@@ -210,7 +207,7 @@ func runApp(ctx context.Context, cfg Config, appID string, b *stream.Builder, m 
 	if err := <-errc; err != nil {
 		return Result{}, err
 	}
-	return m.result(appID), nil
+	return m.result(), nil
 }
 
 // EddyCount counts records per key (groupByKey → count) with eddy's
@@ -354,7 +351,7 @@ func GokaCount(ctx context.Context, cfg Config, topic string) (Result, error) {
 	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
 		return Result{}, err
 	}
-	return m.result("goka"), nil
+	return m.result(), nil
 }
 
 type gokaLogger struct{}
