@@ -63,7 +63,7 @@ func TestRunBadCommandLine(t *testing.T) {
 	ctx := context.Background()
 	var stderr strings.Builder
 	if err := Run(ctx, testExample, []string{"-h"}, io.Discard, &stderr); !errors.Is(err, flag.ErrHelp) ||
-		!strings.Contains(stderr.String(), "--brokers") && !strings.Contains(stderr.String(), "-brokers") {
+		!strings.Contains(stderr.String(), "-brokers string") || !strings.Contains(stderr.String(), "-memory-limit int") {
 		t.Errorf("-h: %v\n%s", err, stderr.String())
 	}
 	for _, args := range [][]string{{"--nope"}, {"extra"}, {"--log-level", "loud"}, {"--threads", "x"}} {
