@@ -45,8 +45,7 @@ func GlobalTable[K, V any](b *Builder, topic string, c Consumed[K, V], m Materia
 	const op = "globalTable"
 	store := m.Name
 	if store == "" {
-		store = fmt.Sprintf("%s-STATE-STORE-%010d", topic, b.seq)
-		b.seq++
+		store = b.newName(topic + "-STATE-STORE")
 	}
 	src := c.Name
 	if src == "" || b.byName[src] != nil {

@@ -157,13 +157,10 @@ func toTable[K, V any](s KStream[K, V], op, prefix string, m Materialized[K, V])
 	if m.Name == "" {
 		m.Name = b.newName(prefix + "-STATE-STORE")
 	}
-	m.Key, m.Value = orDefault(m.Key), orDefault(m.Value)
-	if m.Key == nil || m.Value == nil {
-		b.errorf(op, nodeName, "store %s needs a key and a value serde (Materialized)", m.Name)
-	} else if s.keyChanged {
+	m = declareStore(b, op, nodeName, m.Name, m)
+	if m.Key != nil && m.Value != nil && s.keyChanged {
 		s = repartition(s, op, nodeName, m.Key, m.Value, 0, true)
 	}
-	b.addStore(op, nodeName, m.spec(m.Name))
 	store, ks, vs := m.Name, m.Key, m.Value
 	n := addFn(b, &node{op: op, name: nodeName, stores: []string{store}}, prefix, func(ctx *procCtx[K, Change[V]]) (func(Record[K, V]) error, error) {
 		st, err := newTypedStore(ctx.t, store, ks, vs)

@@ -130,11 +130,7 @@ func joinTables[K, V1, V2, VR any](a KTable[K, V1], o KTable[K, V2], kind tableJ
 	if m.Key == nil {
 		m.Key = a.ks
 	}
-	m.Key, m.Value = orDefault(m.Key), orDefault(m.Value)
-	if m.Key == nil || m.Value == nil {
-		b.errorf(op, mergeName, "store %s needs a key and a value serde (Materialized)", m.Name)
-	}
-	b.addStore(op, mergeName, m.spec(m.Name))
+	m = declareStore(b, op, mergeName, m.Name, m)
 	store, ks, vs := m.Name, m.Key, m.Value
 	out.n = addFn(b, &node{op: op, name: mergeName, stores: []string{store}}, "KTABLE-MERGE", func(ctx *procCtx[K, Change[VR]]) (func(Record[K, Change[VR]]) error, error) {
 		st, err := newTypedStore(ctx.t, store, ks, vs)
