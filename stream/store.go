@@ -209,10 +209,7 @@ func (h *StoreHandle) ApproximateNumEntries() int64 { return h.kv.ApproximateNum
 // Streams' KeyValueStore<K, V>. Writes take the timestamp of the record
 // being processed (the task's stream time inside a punctuator).
 type KeyValueStore[K, V any] struct {
-	h     *StoreHandle
-	ks    serde.Serde[K]
-	vs    serde.Serde[V]
-	topic string
+	*typedStore[K, V] // the DSL's typed view; this adds timestamps and iteration
 }
 
 // KeyValue is one typed entry.
@@ -236,7 +233,7 @@ func KeyValueStoreOf[K, V any](ctx storeAccessor, name string, keySerde serde.Se
 	if keySerde == nil || valueSerde == nil {
 		return nil, fmt.Errorf("stream: store %s: nil serde", name)
 	}
-	return &KeyValueStore[K, V]{h: h, ks: keySerde, vs: valueSerde, topic: ChangelogTopic(h.t.cfg.ApplicationID, name)}, nil
+	return &KeyValueStore[K, V]{&typedStore[K, V]{h: h, ks: keySerde, vs: valueSerde, topic: ChangelogTopic(h.t.cfg.ApplicationID, name)}}, nil
 }
 
 func (s *KeyValueStore[K, V]) now() int64 {
@@ -248,39 +245,16 @@ func (s *KeyValueStore[K, V]) now() int64 {
 
 // Get returns the value of k; ok is false when absent.
 func (s *KeyValueStore[K, V]) Get(k K) (v V, ok bool, err error) {
-	kb, err := s.ks.Serialize(s.topic, k)
-	if err != nil {
-		return v, false, err
-	}
-	b, _, ok, err := s.h.Get(kb)
-	if err != nil || !ok {
-		return v, false, err
-	}
-	v, err = s.vs.Deserialize(s.topic, b)
-	return v, err == nil, err
+	v, _, ok, err = s.get(k)
+	return v, ok, err
 }
 
-// Put stores v under k.
-func (s *KeyValueStore[K, V]) Put(k K, v V) error {
-	kb, err := s.ks.Serialize(s.topic, k)
-	if err != nil {
-		return err
-	}
-	vb, err := s.vs.Serialize(s.topic, v)
-	if err != nil {
-		return err
-	}
-	return s.h.Put(kb, vb, s.now()) // a nil encoding (nil pointer) deletes
-}
+// Put stores v under k (a value that serializes to nil, such as a nil
+// pointer, deletes k).
+func (s *KeyValueStore[K, V]) Put(k K, v V) error { return s.put(k, v, s.now()) }
 
 // Delete removes k.
-func (s *KeyValueStore[K, V]) Delete(k K) error {
-	kb, err := s.ks.Serialize(s.topic, k)
-	if err != nil {
-		return err
-	}
-	return s.h.Put(kb, nil, s.now())
-}
+func (s *KeyValueStore[K, V]) Delete(k K) error { return s.delete(k, s.now()) }
 
 // Range iterates keys in [from, to] in serialized-key order.
 func (s *KeyValueStore[K, V]) Range(from, to K) iter.Seq2[KeyValue[K, V], error] {
