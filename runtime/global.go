@@ -296,15 +296,7 @@ func (g *globalThread) apply(f kgo.Fetches) error {
 			if r.Offset < g.pos[tp] {
 				continue
 			}
-			raw := stream.RawRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-				Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli()}
-			if len(r.Headers) > 0 {
-				raw.Headers = make([]stream.Header, len(r.Headers))
-				for j, h := range r.Headers {
-					raw.Headers[j] = stream.Header{Key: h.Key, Value: h.Value}
-				}
-			}
-			raws = append(raws, raw)
+			raws = append(raws, rawRecord(r))
 		}
 		if len(raws) == 0 {
 			return

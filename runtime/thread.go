@@ -835,17 +835,22 @@ func (t *thread) poll(ctx context.Context, wait time.Duration) kgo.Fetches {
 // dst keeps them).
 func copyFetched(dst []stream.RawRecord, recs []*kgo.Record) {
 	for i, r := range recs {
-		dst[i] = stream.RawRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-			Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli()}
-		if len(r.Headers) > 0 {
-			hs := make([]stream.Header, len(r.Headers))
-			for j, h := range r.Headers {
-				hs[j] = stream.Header{Key: h.Key, Value: h.Value}
-			}
-			dst[i].Headers = hs
-		}
+		dst[i] = rawRecord(r)
 		r.Recycle()
 	}
+}
+
+// rawRecord converts a fetched record; the bytes are shared, not copied.
+func rawRecord(r *kgo.Record) stream.RawRecord {
+	raw := stream.RawRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+		Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli()}
+	if len(r.Headers) > 0 {
+		raw.Headers = make([]stream.Header, len(r.Headers))
+		for j, h := range r.Headers {
+			raw.Headers[j] = stream.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return raw
 }
 
 func (t *thread) addFetches(f kgo.Fetches) error {
