@@ -392,11 +392,8 @@ func (g *globalThread) store(name string) *stream.StoreHandle {
 // global thread's client.
 type globalEnv struct{ g *globalThread }
 
-func (e globalEnv) OpenStore(info stream.StoreInfo) (table.KeyValueStore, error) {
-	if info.InMemory {
-		return table.NewInMemory(info.Name), nil
-	}
-	return table.OpenBadger(info.Name, filepath.Join(e.g.dir, info.Name), table.BadgerOptions{Logger: e.g.app.cfg.Logger})
+func (e globalEnv) OpenStore(info stream.StoreInfo) (stream.StateStore, error) {
+	return stream.OpenStateStore(info, filepath.Join(e.g.dir, info.Name), table.BadgerOptions{Logger: e.g.app.cfg.Logger})
 }
 
 // Send produces a dead-letter record of an undecodable global record; it

@@ -56,7 +56,11 @@ func (a *App) Store(name string) (*StoreReader, error) {
 // counts the queries reading it, which its close waits for.
 type queryable struct {
 	id      stream.TaskID
+	// st is the store; kv, ws and ss are set by its kind.
+	st      stream.StateStore
 	kv      table.KeyValueStore
+	ws      table.WindowStore
+	ss      table.SessionStore
 	readers sync.WaitGroup
 }
 
@@ -69,13 +73,17 @@ func (a *App) registerQuery(ts *taskState) {
 	if ts.standby {
 		reg = a.sstores
 	}
-	for name, kv := range ts.stores {
+	for name, st := range ts.stores {
 		m := reg[name]
 		if m == nil {
 			m = map[stream.TaskID]*queryable{}
 			reg[name] = m
 		}
-		m[ts.id] = &queryable{id: ts.id, kv: kv}
+		q := &queryable{id: ts.id, st: st}
+		q.kv, _ = st.(table.KeyValueStore)
+		q.ws, _ = st.(table.WindowStore)
+		q.ss, _ = st.(table.SessionStore)
+		m[ts.id] = q
 	}
 	ts.queried = true
 }

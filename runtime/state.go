@@ -43,7 +43,7 @@ type taskState struct {
 	locked  bool
 
 	infos  []stream.StoreInfo
-	stores map[string]table.KeyValueStore
+	stores map[string]stream.StateStore
 	// logged maps each changelog partition to its store.
 	logged map[table.TopicPartition]string
 	// persistent changelog partitions are the ones checkpointed (in-memory
@@ -70,7 +70,7 @@ func newTaskState(a *App, id stream.TaskID, standby bool) *taskState {
 		id: id, standby: standby,
 		dir:        filepath.Join(a.cfg.StateDir, a.cfg.ApplicationID, id.String()),
 		infos:      a.plan.subs[id.Subtopology].Stores,
-		stores:     map[string]table.KeyValueStore{},
+		stores:     map[string]stream.StateStore{},
 		logged:     map[table.TopicPartition]string{},
 		persistent: map[table.TopicPartition]bool{},
 		pos:        map[table.TopicPartition]int64{},
@@ -87,6 +87,16 @@ func newTaskState(a *App, id stream.TaskID, standby bool) *taskState {
 		}
 	}
 	return ts
+}
+
+// info returns the description of the task's store called name.
+func (ts *taskState) info(name string) stream.StoreInfo {
+	for _, si := range ts.infos {
+		if si.Name == name {
+			return si
+		}
+	}
+	return stream.StoreInfo{Name: name}
 }
 
 // changelogs returns the task's changelog partitions, sorted.
@@ -162,17 +172,12 @@ func (ts *taskState) open(a *App, start, end map[table.TopicPartition]int64) err
 			}
 			ts.pos[tp] = p
 		}
-		var kv table.KeyValueStore
-		if info.InMemory {
-			kv = table.NewInMemory(info.Name)
-		} else {
-			kv, err = table.OpenBadger(info.Name, dir, table.BadgerOptions{Logger: a.cfg.Logger})
-			if err != nil {
-				ts.closeStores()
-				return fmt.Errorf("runtime: task %s: %w", ts.id, err)
-			}
+		st, err := stream.OpenStateStore(info, dir, table.BadgerOptions{Logger: a.cfg.Logger})
+		if err != nil {
+			ts.closeStores()
+			return fmt.Errorf("runtime: task %s: %w", ts.id, err)
 		}
-		ts.stores[info.Name] = kv
+		ts.stores[info.Name] = st
 	}
 	return nil
 }
@@ -232,7 +237,7 @@ type taskEnv struct {
 	ts *taskState
 }
 
-func (e *taskEnv) OpenStore(info stream.StoreInfo) (table.KeyValueStore, error) {
+func (e *taskEnv) OpenStore(info stream.StoreInfo) (stream.StateStore, error) {
 	kv := e.ts.stores[info.Name]
 	if kv == nil {
 		return nil, fmt.Errorf("runtime: task %s has no store %q", e.ts.id, info.Name)

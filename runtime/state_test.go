@@ -29,7 +29,7 @@ func TestOpenState(t *testing.T) {
 		if err := ts.open(a, start, end); err != nil {
 			t.Fatal(err)
 		}
-		if err := ts.stores["counts"].Put([]byte("k"), []byte("12345678v")); err != nil {
+		if err := ts.stores["counts"].(table.KeyValueStore).Put([]byte("k"), []byte("12345678v")); err != nil {
 			t.Fatal(err)
 		}
 		ts.pos[tp] = 12
@@ -75,7 +75,7 @@ func TestOpenState(t *testing.T) {
 			if ts.pos[tp] != c.wantPos {
 				t.Errorf("position %d, want %d", ts.pos[tp], c.wantPos)
 			}
-			v, err := ts.stores["counts"].Get([]byte("k"))
+			v, err := ts.stores["counts"].(table.KeyValueStore).Get([]byte("k"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -700,7 +700,7 @@ func (t *thread) applyRestored(f kgo.Fetches) (int, error) {
 		ts    *taskState
 		store string
 	}
-	batches := map[key][]table.KeyValue{}
+	batches := map[key][]stream.RawRecord{}
 	var keys []key
 	f.EachRecord(func(r *kgo.Record) {
 		tp := table.TopicPartition{Topic: r.Topic, Partition: r.Partition}
@@ -712,15 +712,15 @@ func (t *thread) applyRestored(f kgo.Fetches) (int, error) {
 		if _, ok := batches[k]; !ok {
 			keys = append(keys, k)
 		}
-		batches[k] = append(batches[k], stream.ChangelogEntry(stream.RawRecord{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli()}))
+		batches[k] = append(batches[k], stream.RawRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli()})
 		ts.pos[tp] = r.Offset + 1
 	})
 	for _, k := range keys {
-		kvs := batches[k]
-		if err := k.ts.stores[k.store].PutAll(kvs); err != nil {
+		recs := batches[k]
+		if err := stream.RestoreChangelog(k.ts.info(k.store), k.ts.stores[k.store], recs); err != nil {
 			return 0, fmt.Errorf("runtime: task %s: restore store %s: %w", k.ts.id, k.store, err)
 		}
-		n := float64(len(kvs))
+		n := float64(len(recs))
 		t.app.metrics.restored.WithLabelValues(k.store).Add(n)
 		if k.ts.phase == phaseRestoring {
 			d := min(n, k.ts.remaining[k.store])

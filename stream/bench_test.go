@@ -12,7 +12,7 @@ import (
 // benchEnv is a TaskEnv that drops sends and keeps stores in memory.
 type benchEnv struct{ sent int }
 
-func (e *benchEnv) OpenStore(info stream.StoreInfo) (table.KeyValueStore, error) {
+func (e *benchEnv) OpenStore(info stream.StoreInfo) (stream.StateStore, error) {
 	return table.NewInMemory(info.Name), nil
 }
 func (e *benchEnv) Send(stream.RawRecord) error { e.sent++; return nil }

@@ -236,7 +236,7 @@ func (t *Topology) GlobalStores(appID string) []GlobalStoreInfo {
 type GlobalEnv interface {
 	// OpenStore returns the process's copy of a global store (StoreInfo
 	// has Logged false). The GlobalTask closes it in Close.
-	OpenStore(info StoreInfo) (table.KeyValueStore, error)
+	OpenStore(info StoreInfo) (StateStore, error)
 }
 
 // GlobalTaskConfig configures a GlobalTask.
@@ -298,11 +298,16 @@ func (t *Topology) NewGlobalTask(cfg GlobalTaskConfig) (*GlobalTask, error) {
 func (g *GlobalTask) Init() error {
 	for _, s := range g.top.b.globals {
 		info := StoreInfo{Name: s.store, InMemory: s.inMemory}
-		kv, err := g.cfg.Env.OpenStore(info)
+		st, err := g.cfg.Env.OpenStore(info)
 		if err != nil {
 			return fmt.Errorf("stream: global task: open store %s: %w", s.store, err)
 		}
-		g.stores[s.store] = &StoreHandle{info: info, kv: kv}
+		kv, ok := st.(table.KeyValueStore)
+		if !ok {
+			st.Close()
+			return fmt.Errorf("stream: global task: store %s: the Env opened a %T, not a key-value store", s.store, st)
+		}
+		g.stores[s.store] = &StoreHandle{info: info, kv: kv, st: kv}
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"github.com/eddy-streams/eddy/window"
+
 	"fmt"
 
 	"github.com/eddy-streams/eddy/serde"
@@ -18,6 +20,10 @@ type KTable[K, V any] struct {
 	store   string
 	sources []*node
 	getter  *tableGetter[K, V]
+	// finalAt is set on windowed tables (keys of type window.Windowed):
+	// the stream time at which a window's result is final, which
+	// Suppress(UntilWindowCloses) waits for. Nil on other tables.
+	finalAt func(w window.Window) int64
 }
 
 // Node returns the name of the processor producing the table's updates.

@@ -1125,7 +1125,7 @@ func TestGlobalStoreConcurrentReads(t *testing.T) {
 // jEnv is a TaskEnv keeping stores in memory and sent records in a slice.
 type jEnv struct{ sent []stream.RawRecord }
 
-func (e *jEnv) OpenStore(info stream.StoreInfo) (table.KeyValueStore, error) {
+func (e *jEnv) OpenStore(info stream.StoreInfo) (stream.StateStore, error) {
 	return table.NewInMemory(info.Name), nil
 }
 

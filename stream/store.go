@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/eddy-streams/eddy/serde"
 	"github.com/eddy-streams/eddy/table"
@@ -25,6 +26,13 @@ type StoreSpec struct {
 	DisableCaching bool
 	// ChangelogConfigs are extra configs of the changelog topic.
 	ChangelogConfigs map[string]string
+	// Kind is the kind of store; the zero value is a key-value store.
+	// Window and session stores are reached through the StoreHandle's
+	// window and session methods.
+	Kind StoreKind
+	// Retention is how long window and session entries stay, in stream
+	// time. Required for window and session stores.
+	Retention time.Duration
 }
 
 // AddStateStore declares a store for processors added with Process or
@@ -34,7 +42,12 @@ func (b *Builder) AddStateStore(s StoreSpec) {
 		b.errorf("addStateStore", "", "a store needs a name")
 		return
 	}
-	b.addStore("addStateStore", s.Name, &storeSpec{name: s.Name, inMemory: s.InMemory, logging: !s.DisableLogging, caching: !s.DisableCaching, changelog: s.ChangelogConfigs})
+	if s.Kind != KeyValueKind && s.Retention <= 0 {
+		b.errorf("addStateStore", s.Name, "a %v store needs a positive Retention", s.Kind)
+		return
+	}
+	b.addStore("addStateStore", s.Name, &storeSpec{name: s.Name, inMemory: s.InMemory, logging: !s.DisableLogging, caching: !s.DisableCaching, changelog: s.ChangelogConfigs,
+		kind: s.Kind, retention: s.Retention})
 }
 
 // StoreHandle is a task's byte-level view of one of its stores: the record
@@ -42,9 +55,13 @@ func (b *Builder) AddStateStore(s StoreSpec) {
 // changelog. Processors get it from ProcessorContext.Store; KeyValueStoreOf
 // gives typed access.
 type StoreHandle struct {
-	t      *Task
-	info   StoreInfo
+	t    *Task
+	info StoreInfo
+	// st is the store; exactly one of kv, ws and ss is set too, by kind.
+	st     StateStore
 	kv     table.KeyValueStore
+	ws     table.WindowStore
+	ss     table.SessionStore
 	cached bool
 	// onFlush, when set, receives every write as it reaches the store
 	// (cache flush or write-through), with the previous value: the DSL
@@ -74,9 +91,31 @@ func (h *StoreHandle) hold(key, value []byte, ts int64) {
 // Name returns the store name.
 func (h *StoreHandle) Name() string { return h.info.Name }
 
+// Kind returns the store's kind.
+func (h *StoreHandle) Kind() StoreKind { return h.info.Kind }
+
 // Underlying returns the task's table.KeyValueStore (values in the
-// timestamped layout, see DecodeStoreValue), for interactive queries.
+// timestamped layout, see DecodeStoreValue), for interactive queries; nil
+// for window and session stores.
 func (h *StoreHandle) Underlying() table.KeyValueStore { return h.kv }
+
+// newStoreHandle wraps the store s the Env opened for info.
+func newStoreHandle(t *Task, info StoreInfo, s StateStore, cached bool) (*StoreHandle, error) {
+	h := &StoreHandle{t: t, info: info, st: s, cached: cached}
+	ok := false
+	switch info.Kind {
+	case KeyValueKind:
+		h.kv, ok = s.(table.KeyValueStore)
+	case WindowKind:
+		h.ws, ok = s.(table.WindowStore)
+	case SessionKind:
+		h.ss, ok = s.(table.SessionStore)
+	}
+	if !ok {
+		return nil, fmt.Errorf("store %s: the Env opened a %T for a %v store", info.Name, s, info.Kind)
+	}
+	return h, nil
+}
 
 // Get returns the value of key and its timestamp; ok is false when absent.
 func (h *StoreHandle) Get(key []byte) (value []byte, ts int64, ok bool, err error) {
@@ -88,12 +127,69 @@ func (h *StoreHandle) Get(key []byte) (value []byte, ts int64, ok bool, err erro
 			return v, ts, v != nil, nil
 		}
 	}
-	raw, err := h.kv.Get(key)
+	raw, err := h.stored(key)
 	if err != nil || raw == nil {
 		return nil, 0, false, err
 	}
 	v, ts, err := DecodeStoreValue(raw)
 	return v, ts, err == nil, err
+}
+
+// stored reads key (a WindowStoreKey or SessionStoreKey for those kinds)
+// from the store itself, in the timestamped layout.
+func (h *StoreHandle) stored(key []byte) ([]byte, error) {
+	switch {
+	case h.kv != nil:
+		return h.kv.Get(key)
+	case h.ws != nil:
+		k, start, err := SplitWindowStoreKey(key)
+		if err != nil {
+			return nil, err
+		}
+		return h.ws.Fetch(k, start)
+	default:
+		k, start, end, err := SplitSessionStoreKey(key)
+		if err != nil {
+			return nil, err
+		}
+		return h.ss.Fetch(k, start, end)
+	}
+}
+
+// write writes entries to the store itself, in the timestamped layout.
+func (h *StoreHandle) write(entries []table.DirtyEntry) error {
+	switch {
+	case h.kv != nil:
+		if len(entries) == 1 {
+			return h.kv.Put(entries[0].Key, encodeStoreValue(entries[0].Value, entries[0].Timestamp))
+		}
+		kvs := make([]table.KeyValue, len(entries))
+		for i, e := range entries {
+			kvs[i] = table.KeyValue{Key: e.Key, Value: encodeStoreValue(e.Value, e.Timestamp)}
+		}
+		return h.kv.PutAll(kvs)
+	case h.ws != nil:
+		for _, e := range entries {
+			k, start, err := SplitWindowStoreKey(e.Key)
+			if err != nil {
+				return err
+			}
+			if err := h.ws.Put(k, start, encodeStoreValue(e.Value, e.Timestamp)); err != nil {
+				return err
+			}
+		}
+	default:
+		for _, e := range entries {
+			k, start, end, err := SplitSessionStoreKey(e.Key)
+			if err != nil {
+				return err
+			}
+			if err := h.ss.Put(k, start, end, encodeStoreValue(e.Value, e.Timestamp)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Put writes value (nil deletes) for key with timestamp ts.
@@ -124,24 +220,14 @@ func (h *StoreHandle) flushEntries(entries []table.DirtyEntry) error {
 	if h.onFlush != nil {
 		olds = make([][]byte, len(entries))
 		for i, e := range entries {
-			raw, err := h.kv.Get(e.Key)
+			raw, err := h.stored(e.Key)
 			if err != nil {
 				return fmt.Errorf("store %s: %w", h.info.Name, err)
 			}
 			olds[i] = raw
 		}
 	}
-	kvs := make([]table.KeyValue, len(entries))
-	for i, e := range entries {
-		kvs[i] = table.KeyValue{Key: e.Key, Value: encodeStoreValue(e.Value, e.Timestamp)}
-	}
-	var err error
-	if len(kvs) == 1 {
-		err = h.kv.Put(kvs[0].Key, kvs[0].Value)
-	} else {
-		err = h.kv.PutAll(kvs)
-	}
-	if err != nil {
+	if err := h.write(entries); err != nil {
 		return fmt.Errorf("store %s: %w", h.info.Name, err)
 	}
 	if h.info.Logged {
@@ -171,19 +257,30 @@ type StoreEntry struct {
 	Timestamp  int64
 }
 
-// Range iterates keys in [from, to] (both inclusive; nil is open). It
-// flushes the store's cached writes first, so it sees them.
+// syncCache writes the store's cached writes to the store, so that a
+// range read of the store sees them.
+func (h *StoreHandle) syncCache() error {
+	if !h.cached {
+		return nil
+	}
+	if err := h.t.cache.FlushNamespace(h.info.Name); err != nil {
+		return err
+	}
+	return h.t.releaseHeld()
+}
+
+// Range iterates keys in [from, to] (both inclusive; nil is open) of a
+// key-value store. It flushes the store's cached writes first, so it sees
+// them.
 func (h *StoreHandle) Range(from, to []byte) iter.Seq2[StoreEntry, error] {
 	return func(yield func(StoreEntry, error) bool) {
-		if h.cached {
-			if err := h.t.cache.FlushNamespace(h.info.Name); err != nil {
-				yield(StoreEntry{}, err)
-				return
-			}
-			if err := h.t.releaseHeld(); err != nil {
-				yield(StoreEntry{}, err)
-				return
-			}
+		if h.kv == nil {
+			yield(StoreEntry{}, fmt.Errorf("store %s: Range on a %v store", h.info.Name, h.info.Kind))
+			return
+		}
+		if err := h.syncCache(); err != nil {
+			yield(StoreEntry{}, err)
+			return
 		}
 		for kv, err := range h.kv.Range(from, to) {
 			if err != nil {
@@ -203,7 +300,7 @@ func (h *StoreHandle) All() iter.Seq2[StoreEntry, error] { return h.Range(nil, n
 
 // ApproximateNumEntries returns the number of keys in the store (cached
 // writes not yet flushed are not counted).
-func (h *StoreHandle) ApproximateNumEntries() int64 { return h.kv.ApproximateNumEntries() }
+func (h *StoreHandle) ApproximateNumEntries() int64 { return h.st.ApproximateNumEntries() }
 
 // KeyValueStore is typed access to a store for the Processor API: Kafka
 // Streams' KeyValueStore<K, V>. Writes take the timestamp of the record

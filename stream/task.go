@@ -19,7 +19,9 @@ import (
 type TaskEnv interface {
 	// OpenStore returns the task's copy of a store, already restored from
 	// its changelog. The task closes it in Task.Close.
-	OpenStore(info StoreInfo) (table.KeyValueStore, error)
+	// The store is of info.Kind: a table.KeyValueStore, WindowStore or
+	// SessionStore (OpenStateStore opens any of them).
+	OpenStore(info StoreInfo) (StateStore, error)
 	// Send writes rec to rec.Topic. rec.Partition < 0 asks for Kafka's
 	// default partitioner (murmur2 of the key bytes; null keys spread).
 	// Errors returned here are synchronous failures; the runtime reports
@@ -158,11 +160,15 @@ func (t *Task) ID() TaskID { return t.cfg.ID }
 func (t *Task) Init() error {
 	for _, name := range t.sub.stores {
 		info := t.top.storeInfo(t.cfg.ApplicationID, name)
-		kv, err := t.cfg.Env.OpenStore(info)
+		st, err := t.cfg.Env.OpenStore(info)
 		if err != nil {
 			return fmt.Errorf("stream: task %s: open store %s: %w", t.cfg.ID, name, err)
 		}
-		h := &StoreHandle{t: t, info: info, kv: kv, cached: t.top.b.stores[name].caching && t.cfg.CacheMaxBytes > 0}
+		h, err := newStoreHandle(t, info, st, t.top.b.stores[name].caching && t.cfg.CacheMaxBytes > 0)
+		if err != nil {
+			st.Close()
+			return fmt.Errorf("stream: task %s: %w", t.cfg.ID, err)
+		}
 		t.stores[name] = h
 		t.cache.Register(name, func(entries []table.DirtyEntry) error {
 			t.flushing++
@@ -396,7 +402,7 @@ func (t *Task) Flush() error {
 		}
 	}
 	for _, h := range t.stores {
-		if err := h.kv.Flush(); err != nil {
+		if err := h.st.Flush(); err != nil {
 			return fmt.Errorf("stream: task %s: flush store %s: %w", t.cfg.ID, h.info.Name, err)
 		}
 	}
@@ -456,7 +462,7 @@ func (t *Task) Close() error {
 	for name, h := range t.stores {
 		t.cache.Drop(name)
 		h.held, h.heldKeys = nil, nil
-		if err := h.kv.Close(); err != nil {
+		if err := h.st.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // queueEnv records what a task sends.
 type queueEnv struct{ sent []RawRecord }
 
-func (e *queueEnv) OpenStore(info StoreInfo) (table.KeyValueStore, error) {
+func (e *queueEnv) OpenStore(info StoreInfo) (StateStore, error) {
 	return table.NewInMemory(info.Name), nil
 }
 func (e *queueEnv) Send(r RawRecord) error { e.sent = append(e.sent, r); return nil }

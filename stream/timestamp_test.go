@@ -308,7 +308,7 @@ func TestInvalidTimestampUnknownPolicy(t *testing.T) {
 // tsEnv is a TaskEnv for a task without stores.
 type tsEnv struct{ sent []stream.RawRecord }
 
-func (e *tsEnv) OpenStore(info stream.StoreInfo) (table.KeyValueStore, error) {
+func (e *tsEnv) OpenStore(info stream.StoreInfo) (stream.StateStore, error) {
 	return nil, fmt.Errorf("no store %s", info.Name)
 }
 func (e *tsEnv) Send(rec stream.RawRecord) error { e.sent = append(e.sent, rec); return nil }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrTopology is wrapped by every error Build returns for a topology that
@@ -47,6 +49,12 @@ type storeSpec struct {
 	inMemory  bool
 	caching   bool
 	changelog map[string]string // extra changelog topic configs
+	// kind, retention and segment are the store's kind and, for window
+	// and session stores, how long entries stay (in stream time) and the
+	// segment width (0: the default).
+	kind      StoreKind
+	retention time.Duration
+	segment   time.Duration
 }
 
 // repartitionSpec declares a repartition topic.
@@ -277,6 +285,14 @@ type StoreInfo struct {
 	InMemory bool
 	// Changelog is the changelog topic (empty when not logged).
 	Changelog InternalTopic
+	// Kind is the kind of store (key-value, window or session).
+	Kind StoreKind
+	// Retention is, for window and session stores, how long an entry
+	// stays in stream time (table.SegmentOptions.Retention).
+	Retention time.Duration
+	// SegmentInterval is, for window and session stores, the segment
+	// width (0: table's default).
+	SegmentInterval time.Duration
 }
 
 // internalName prefixes an internal topic name with the application id.
@@ -345,9 +361,16 @@ func repartitionConfigs() map[string]string {
 
 func (t *Topology) storeInfo(appID, name string) StoreInfo {
 	sp := t.b.stores[name]
-	si := StoreInfo{Name: name, Logged: sp.logging, InMemory: sp.inMemory}
+	si := StoreInfo{Name: name, Logged: sp.logging, InMemory: sp.inMemory, Kind: sp.kind, Retention: sp.retention, SegmentInterval: sp.segment}
 	if sp.logging {
 		cfg := map[string]string{"cleanup.policy": "compact"}
+		if sp.kind != KeyValueKind {
+			// Window and session changelogs are compacted and also
+			// deleted a day after the store lets entries go, as in
+			// Kafka Streams.
+			cfg["cleanup.policy"] = "compact,delete"
+			cfg["retention.ms"] = strconv.FormatInt((sp.retention + windowChangelogExtra).Milliseconds(), 10)
+		}
 		for k, v := range sp.changelog {
 			cfg[k] = v
 		}

@@ -71,6 +71,7 @@ type Driver struct {
 	globals map[string]bool           // global topics
 	topics  map[string]*topicLog
 	stores  map[string]table.KeyValueStore
+	state   map[string]stream.StateStore
 	pending []stream.RawRecord
 	dropped map[string]int
 	err     error
@@ -86,7 +87,7 @@ type topicLog struct {
 func New(top *stream.Topology, opts ...Option) (*Driver, error) {
 	d := &Driver{top: top, appID: "test-app", cacheBytes: 10 << 20,
 		readers: map[string][]*stream.Task{}, topics: map[string]*topicLog{},
-		stores: map[string]table.KeyValueStore{}, dropped: map[string]int{}, globals: map[string]bool{}}
+		stores: map[string]table.KeyValueStore{}, state: map[string]stream.StateStore{}, dropped: map[string]int{}, globals: map[string]bool{}}
 	for _, o := range opts {
 		o(d)
 	}
@@ -138,11 +139,21 @@ func New(top *stream.Topology, opts ...Option) (*Driver, error) {
 
 type env struct{ d *Driver }
 
-func (e env) OpenStore(info stream.StoreInfo) (table.KeyValueStore, error) {
+func (e env) OpenStore(info stream.StoreInfo) (stream.StateStore, error) {
+	if info.Kind != stream.KeyValueKind {
+		s, err := stream.OpenStateStore(stream.StoreInfo{Name: info.Name, InMemory: true, Kind: info.Kind, Retention: info.Retention, SegmentInterval: info.SegmentInterval}, "", table.BadgerOptions{})
+		if err != nil {
+			return nil, err
+		}
+		e.d.state[info.Name] = s
+		return s, nil
+	}
 	s := table.NewInMemory(info.Name)
 	e.d.stores[info.Name] = s
+	e.d.state[info.Name] = s
 	return s, nil
 }
+
 
 func (e env) Send(rec stream.RawRecord) error {
 	rec.Partition = 0

@@ -1,0 +1,241 @@
+package stream
+
+import (
+	"fmt"
+	"iter"
+
+	"github.com/eddy-streams/eddy/serde"
+	"github.com/eddy-streams/eddy/table"
+)
+
+// WindowStoreEntry is one entry of a window store read.
+type WindowStoreEntry struct {
+	Key       []byte
+	Start     int64 // the window start
+	Value     []byte
+	Timestamp int64
+}
+
+// SessionStoreEntry is one session of a session store read.
+type SessionStoreEntry struct {
+	Key        []byte
+	Start, End int64 // the session's bounds, both included
+	Value      []byte
+	Timestamp  int64
+}
+
+// Window returns the task's table.WindowStore (values in the timestamped
+// layout, see DecodeStoreValue), for interactive queries; nil unless the
+// store is a window store.
+func (h *StoreHandle) Window() table.WindowStore { return h.ws }
+
+// Session returns the task's table.SessionStore (values in the timestamped
+// layout), for interactive queries; nil unless the store is a session
+// store.
+func (h *StoreHandle) Session() table.SessionStore { return h.ss }
+
+func (h *StoreHandle) need(k StoreKind) error {
+	if h.info.Kind != k {
+		return fmt.Errorf("store %s is a %v store, not a %v store", h.info.Name, h.info.Kind, k)
+	}
+	return nil
+}
+
+// FetchWindow returns key's value in the window starting at start (seeing
+// cached writes); ok is false when absent or expired.
+func (h *StoreHandle) FetchWindow(key []byte, start int64) (value []byte, ts int64, ok bool, err error) {
+	if err := h.need(WindowKind); err != nil {
+		return nil, 0, false, err
+	}
+	return h.Get(WindowStoreKey(key, start))
+}
+
+// PutWindow writes key's value (nil deletes) in the window starting at
+// start, with timestamp ts, through the cache and the changelog. A write
+// to an expired window is skipped by the store.
+func (h *StoreHandle) PutWindow(key []byte, start int64, value []byte, ts int64) error {
+	if err := h.need(WindowKind); err != nil {
+		return err
+	}
+	if len(key) == 0 {
+		return table.ErrEmptyKey
+	}
+	return h.Put(WindowStoreKey(key, start), value, ts)
+}
+
+// FetchWindows iterates key's windows with from <= start <= to, by start.
+// It writes the store's cached entries to the store first, so it sees
+// them.
+func (h *StoreHandle) FetchWindows(key []byte, from, to int64) iter.Seq2[WindowStoreEntry, error] {
+	return h.windows(func() iter.Seq2[table.WindowEntry, error] { return h.ws.FetchRange(key, from, to) })
+}
+
+// FetchAllWindows iterates every key's windows with from <= start <= to
+// (in table.WindowStore.FetchAll's order), seeing cached writes.
+func (h *StoreHandle) FetchAllWindows(from, to int64) iter.Seq2[WindowStoreEntry, error] {
+	return h.windows(func() iter.Seq2[table.WindowEntry, error] { return h.ws.FetchAll(from, to) })
+}
+
+func (h *StoreHandle) windows(read func() iter.Seq2[table.WindowEntry, error]) iter.Seq2[WindowStoreEntry, error] {
+	return func(yield func(WindowStoreEntry, error) bool) {
+		if err := h.need(WindowKind); err != nil {
+			yield(WindowStoreEntry{}, err)
+			return
+		}
+		if err := h.syncCache(); err != nil {
+			yield(WindowStoreEntry{}, err)
+			return
+		}
+		for e, err := range read() {
+			if err != nil {
+				yield(WindowStoreEntry{}, err)
+				return
+			}
+			v, ts, err := DecodeStoreValue(e.Value)
+			if !yield(WindowStoreEntry{Key: e.Key, Start: e.Start, Value: v, Timestamp: ts}, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// FetchSession returns the value of key's session [start, end] (seeing
+// cached writes); ok is false when absent or expired.
+func (h *StoreHandle) FetchSession(key []byte, start, end int64) (value []byte, ts int64, ok bool, err error) {
+	if err := h.need(SessionKind); err != nil {
+		return nil, 0, false, err
+	}
+	return h.Get(SessionStoreKey(key, start, end))
+}
+
+// PutSession writes the value of key's session [start, end] (nil removes
+// it) with timestamp ts, through the cache and the changelog.
+func (h *StoreHandle) PutSession(key []byte, start, end int64, value []byte, ts int64) error {
+	if err := h.need(SessionKind); err != nil {
+		return err
+	}
+	if len(key) == 0 {
+		return table.ErrEmptyKey
+	}
+	if end < start {
+		return fmt.Errorf("store %s: session end %d before start %d", h.info.Name, end, start)
+	}
+	return h.Put(SessionStoreKey(key, start, end), value, ts)
+}
+
+// FindSessions iterates key's sessions with end >= earliestEnd and start
+// <= latestStart, by end then start, seeing cached writes.
+func (h *StoreHandle) FindSessions(key []byte, earliestEnd, latestStart int64) iter.Seq2[SessionStoreEntry, error] {
+	return h.sessions(func() iter.Seq2[table.SessionEntry, error] { return h.ss.FindSessions(key, earliestEnd, latestStart) })
+}
+
+// AllSessions iterates every live session of every key, seeing cached
+// writes.
+func (h *StoreHandle) AllSessions() iter.Seq2[SessionStoreEntry, error] {
+	return h.sessions(func() iter.Seq2[table.SessionEntry, error] { return h.ss.All() })
+}
+
+func (h *StoreHandle) sessions(read func() iter.Seq2[table.SessionEntry, error]) iter.Seq2[SessionStoreEntry, error] {
+	return func(yield func(SessionStoreEntry, error) bool) {
+		if err := h.need(SessionKind); err != nil {
+			yield(SessionStoreEntry{}, err)
+			return
+		}
+		if err := h.syncCache(); err != nil {
+			yield(SessionStoreEntry{}, err)
+			return
+		}
+		for e, err := range read() {
+			if err != nil {
+				yield(SessionStoreEntry{}, err)
+				return
+			}
+			v, ts, err := DecodeStoreValue(e.Value)
+			if !yield(SessionStoreEntry{Key: e.Key, Start: e.Start, End: e.End, Value: v, Timestamp: ts}, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// ObservedStreamTime returns the window or session store's observed
+// stream time (the largest window start or session end written to the
+// store itself, so not counting cached writes), or -1 before any write
+// and for key-value stores.
+func (h *StoreHandle) ObservedStreamTime() int64 {
+	var t int64 = -1
+	switch {
+	case h.ws != nil:
+		t = h.ws.ObservedStreamTime()
+	case h.ss != nil:
+		t = h.ss.ObservedStreamTime()
+	}
+	return max(t, -1)
+}
+
+// windowTyped is typed access to a window store for the DSL's windowed
+// operators.
+type windowTyped[K, V any] struct {
+	h     *StoreHandle
+	ks    serde.Serde[K]
+	vs    serde.Serde[V]
+	topic string
+}
+
+func newWindowTyped[K, V any](t *Task, name string, ks serde.Serde[K], vs serde.Serde[V]) (*windowTyped[K, V], error) {
+	h := t.stores[name]
+	if h == nil {
+		return nil, fmt.Errorf("store %s is not open in task %s", name, t.cfg.ID)
+	}
+	if err := h.need(WindowKind); err != nil {
+		return nil, err
+	}
+	return &windowTyped[K, V]{h: h, ks: ks, vs: vs, topic: ChangelogTopic(t.cfg.ApplicationID, name)}, nil
+}
+
+// get returns k's value in the window starting at start.
+func (s *windowTyped[K, V]) get(k K, start int64) (v V, ts int64, ok bool, err error) {
+	kb, err := s.ks.Serialize(s.topic, k)
+	if err != nil {
+		return v, 0, false, err
+	}
+	b, ts, ok, err := s.h.FetchWindow(kb, start)
+	if err != nil || !ok {
+		return v, 0, false, err
+	}
+	v, err = s.vs.Deserialize(s.topic, b)
+	return v, ts, err == nil, err
+}
+
+// put writes k's value in the window starting at start.
+func (s *windowTyped[K, V]) put(k K, start int64, v V, ts int64) error {
+	kb, err := s.ks.Serialize(s.topic, k)
+	if err != nil {
+		return err
+	}
+	vb, err := s.vs.Serialize(s.topic, v)
+	if err != nil {
+		return err
+	}
+	return s.h.PutWindow(kb, start, vb, ts)
+}
+
+// sessionTyped is typed access to a session store for the DSL's session
+// operators.
+type sessionTyped[K, V any] struct {
+	h     *StoreHandle
+	ks    serde.Serde[K]
+	vs    serde.Serde[V]
+	topic string
+}
+
+func newSessionTyped[K, V any](t *Task, name string, ks serde.Serde[K], vs serde.Serde[V]) (*sessionTyped[K, V], error) {
+	h := t.stores[name]
+	if h == nil {
+		return nil, fmt.Errorf("store %s is not open in task %s", name, t.cfg.ID)
+	}
+	if err := h.need(SessionKind); err != nil {
+		return nil, err
+	}
+	return &sessionTyped[K, V]{h: h, ks: ks, vs: vs, topic: ChangelogTopic(t.cfg.ApplicationID, name)}, nil
+}
