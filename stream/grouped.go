@@ -2,6 +2,7 @@ package stream
 
 import (
 	"regexp"
+	"time"
 
 	"github.com/eddy-streams/eddy/serde"
 )
@@ -139,6 +140,12 @@ type Materialized[K, V any] struct {
 	DisableCaching bool
 	// ChangelogConfigs are extra changelog topic configs.
 	ChangelogConfigs map[string]string
+	// Retention is how long a window or session store keeps a window, in
+	// stream time (Kafka's Materialized.withRetention); ignored by
+	// key-value stores. Zero: the smallest that works, the window size
+	// plus its grace (see docs/windows.md). A retention shorter than that
+	// is a Build error.
+	Retention time.Duration
 }
 
 // As returns Materialized naming the store.

@@ -1,11 +1,10 @@
 package stream
 
 import (
-	"github.com/eddy-streams/eddy/window"
-
 	"fmt"
 
 	"github.com/eddy-streams/eddy/serde"
+	"github.com/eddy-streams/eddy/window"
 )
 
 // KTable is a changelog stream seen as a table: Kafka Streams' KTable<K, V>.

@@ -3,6 +3,7 @@ package stream
 import (
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/eddy-streams/eddy/serde"
 	"github.com/eddy-streams/eddy/table"
@@ -238,4 +239,28 @@ func newSessionTyped[K, V any](t *Task, name string, ks serde.Serde[K], vs serde
 		return nil, err
 	}
 	return &sessionTyped[K, V]{h: h, ks: ks, vs: vs, topic: ChangelogTopic(t.cfg.ApplicationID, name)}, nil
+}
+
+// declareWindowedStore is declareStore for a window or session store:
+// it fills m's missing serdes with the built-in defaults, reports a build
+// error naming the operator when one is still missing, and declares the
+// store with its kind and retention. cacheable says the operator can use
+// the record cache (its reads are point lookups); otherwise the store is
+// written through whatever m says.
+func declareWindowedStore[K, V any](b *Builder, op, nodeName, store string, m Materialized[K, V], kind StoreKind, retention time.Duration, cacheable bool) Materialized[K, V] {
+	m.Key, m.Value = orDefault(m.Key), orDefault(m.Value)
+	if m.Key == nil {
+		b.errorf(op, nodeName, "no key serde for store %s (Grouped or Materialized)", store)
+	}
+	if m.Value == nil {
+		b.errorf(op, nodeName, "no value serde for store %s (Materialized)", store)
+	}
+	if retention <= 0 {
+		b.errorf(op, nodeName, "store %s needs a positive retention", store)
+	}
+	sp := m.spec(store)
+	sp.kind, sp.retention = kind, retention
+	sp.caching = sp.caching && cacheable
+	b.addStore(op, nodeName, sp)
+	return m
 }

@@ -154,7 +154,6 @@ func (e env) OpenStore(info stream.StoreInfo) (stream.StateStore, error) {
 	return s, nil
 }
 
-
 func (e env) Send(rec stream.RawRecord) error {
 	rec.Partition = 0
 	tl := e.d.topic(rec.Topic)
