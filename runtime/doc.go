@@ -221,13 +221,61 @@
 // active tasks; Query is the typed Get. Reads see what the tasks flushed
 // (at commits, or at once with caching disabled). App.KeyOwner says which
 // worker (its ApplicationServer) holds a key, from the assignment all
-// members receive. App.QueryHandler serves key-value stores over HTTP
+// members receive. App.QueryHandler serves the stores over HTTP
 // (GET /stores, /stores/S/keys/K, /stores/S/all, /stores/S/range): any
 // worker answers for any key, forwarding the request once to the owner's
 // ApplicationServer; scope=all fans out to every worker (see
 // docs/runtime.md). A global store is served in full by every worker once bootstrapped (its
 // reads see each record as soon as it is applied), and KeyOwner answers
 // this worker for it.
+//
+// # Window and session stores
+//
+// The stores of windowed aggregations (KGroupedStream.WindowedBy,
+// WindowedBySliding, WindowedBySession), of stream-stream joins and the
+// Processor API stores declared with stream.WindowKind or
+// stream.SessionKind are read with the StoreReader's window and session
+// methods, Kafka Streams' ReadOnlyWindowStore and ReadOnlySessionStore;
+// StoreReader.Kind tells a store's kind, and a method of another kind
+// returns ErrWrongStoreKind:
+//
+//   - FetchWindows(key, from, to): key's windows whose start is in [from,
+//     to] (epoch ms, both included), by start; FetchAllWindows(from, to)
+//     every key's. A window store keeps window starts only: a window's
+//     end is its start plus the window size.
+//   - FetchSessions(key): key's sessions, by end then start;
+//     FindSessions(key, earliestEnd, latestStart) those overlapping
+//     [earliestEnd, latestStart]; AllSessions every key's.
+//
+// A key is read from the task that owns it (its partition by KeyPartition,
+// as for Get). QueryWindows, QueryAllWindows and QuerySessions are the
+// typed versions, with the inner (unwindowed) key serde and the store's
+// value serde:
+//
+//	counts, err := runtime.QueryWindows(app, "clicks-per-minute", "alice",
+//		from.UnixMilli(), to.UnixMilli(), serde.String(), serde.Int64())
+//	for _, w := range counts {
+//		fmt.Println(time.UnixMilli(w.Start), w.Value)
+//	}
+//
+// Over HTTP, a key's windows and sessions are forwarded to the owner like
+// /keys; without a key, this worker's (or with scope=all every worker's)
+// are listed. Times are epoch milliseconds or RFC 3339; size= gives each
+// window's end:
+//
+//	curl 'http://localhost:8080/stores/clicks-per-minute/windows?key=alice&from=2026-11-22T08:00:00Z&to=2026-11-22T09:00:00Z&size=1m'
+//	curl 'http://localhost:8080/stores/clicks-per-minute/windows?from=1795334400000&scope=all&limit=100'
+//	curl 'http://localhost:8080/stores/visits/sessions?key=alice'
+//	curl 'http://localhost:8080/stores/visits/sessions?scope=all&from=1795334400000&to=1795338000000'
+//
+// An answer lists QueryWindow entries:
+//
+//	{"store":"clicks-per-minute","scope":"key","truncated":false,"entries":[
+//	  {"key":"alice","key_base64":"YWxpY2U=","value_base64":"AAAAAAAAAAM=",
+//	   "host":"10.0.0.7:8080","start":1795334400000,"end":1795334460000,"timestamp":1795334451200}]}
+//
+// A key without windows answers an empty list; an unknown store 404; a
+// store of another kind, a bad time or from after to 400.
 //
 // # Metrics
 //

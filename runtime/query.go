@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -31,12 +33,23 @@ func (h HostInfo) String() string { return net.JoinHostPort(h.Host, strconv.Itoa
 // task's record cache show up at the next commit (or at once with caching
 // disabled). A global store is read in full from this worker's copy (once
 // bootstrapped; it has no cache). Safe for concurrent use.
+//
+// A key-value store is read with Get, Range and All; a window store
+// with FetchWindows and FetchAllWindows; a session store with
+// FetchSessions, FindSessions and AllSessions. A method of another kind
+// of store returns an error wrapping ErrWrongStoreKind.
 type StoreReader struct {
 	a      *App
 	name   string
 	sub    int
 	global bool
+	kind   stream.StoreKind
 }
+
+// ErrWrongStoreKind is returned by a StoreReader method (and the typed
+// queries) used on a store of another kind: Get on a window store,
+// FetchWindows on a key-value store, and so on.
+var ErrWrongStoreKind = errors.New("runtime: wrong kind of store")
 
 // Store returns a reader of store name. The store must exist in the
 // topology; this worker may hold none of its tasks (then reads find
@@ -49,13 +62,27 @@ func (a *App) Store(name string) (*StoreReader, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownStore, name)
 	}
-	return &StoreReader{a: a, name: name, sub: sub}, nil
+	return &StoreReader{a: a, name: name, sub: sub, kind: a.plan.storeInfo[name].Kind}, nil
+}
+
+// Name returns the store's name.
+func (r *StoreReader) Name() string { return r.name }
+
+// Kind returns the store's kind (a global store is a key-value store).
+func (r *StoreReader) Kind() stream.StoreKind { return r.kind }
+
+// need checks that the store is of kind k.
+func (r *StoreReader) need(k stream.StoreKind) error {
+	if r.kind != k {
+		return fmt.Errorf("%w: store %q is a %v store, not a %v store", ErrWrongStoreKind, r.name, r.kind, k)
+	}
+	return nil
 }
 
 // queryable is a store registered for interactive queries; readers
 // counts the queries reading it, which its close waits for.
 type queryable struct {
-	id      stream.TaskID
+	id stream.TaskID
 	// st is the store; kv, ws and ss are set by its kind.
 	st      stream.StateStore
 	kv      table.KeyValueStore
@@ -137,18 +164,11 @@ func release(qs []*queryable) {
 // key serde) without its timestamp; ok is false when no local copy has
 // it.
 func (r *StoreReader) Get(key []byte) (value []byte, ok bool, err error) {
-	copies := r.a.acquire(r.a.qstores, r.name)
-	defer release(copies)
-	// The key's own task first; then the others (a custom partitioner may
-	// have put it elsewhere).
-	if !r.global {
-		if p, err := r.a.partitionOf(r.sub, key); err == nil {
-			own := stream.TaskID{Subtopology: r.sub, Partition: p}
-			if i := slices.IndexFunc(copies, func(q *queryable) bool { return q.id == own }); i > 0 {
-				copies[0], copies[i] = copies[i], copies[0]
-			}
-		}
+	if err := r.need(stream.KeyValueKind); err != nil {
+		return nil, false, err
 	}
+	copies := r.keyCopies(key)
+	defer release(copies)
 	for _, q := range copies {
 		raw, err := q.kv.Get(key)
 		if err != nil {
@@ -162,6 +182,22 @@ func (r *StoreReader) Get(key []byte) (value []byte, ok bool, err error) {
 	return nil, false, nil
 }
 
+// keyCopies acquires the local copies of the store for a read of key:
+// the key's own task (KeyPartition) first, then the others (a custom
+// partitioner may have put the key elsewhere).
+func (r *StoreReader) keyCopies(key []byte) []*queryable {
+	copies := r.a.acquire(r.a.qstores, r.name)
+	if !r.global {
+		if p, err := r.a.partitionOf(r.sub, key); err == nil {
+			own := stream.TaskID{Subtopology: r.sub, Partition: p}
+			if i := slices.IndexFunc(copies, func(q *queryable) bool { return q.id == own }); i > 0 {
+				copies[0], copies[i] = copies[i], copies[0]
+			}
+		}
+	}
+	return copies
+}
+
 // Range iterates the keys in [from, to] (inclusive; nil is open) of every
 // local copy, one task after the other in task order: keys are sorted
 // within a task, not across tasks (as in Kafka Streams). Values are
@@ -169,6 +205,10 @@ func (r *StoreReader) Get(key []byte) (value []byte, ok bool, err error) {
 // close (a rebalance waits for it): do not linger in it.
 func (r *StoreReader) Range(from, to []byte) iter.Seq2[table.KeyValue, error] {
 	return func(yield func(table.KeyValue, error) bool) {
+		if err := r.need(stream.KeyValueKind); err != nil {
+			yield(table.KeyValue{}, err)
+			return
+		}
 		copies := r.a.acquire(r.a.qstores, r.name)
 		defer release(copies)
 		for _, q := range copies {
@@ -193,18 +233,261 @@ func (r *StoreReader) Range(from, to []byte) iter.Seq2[table.KeyValue, error] {
 // All iterates every entry of every local copy (see Range).
 func (r *StoreReader) All() iter.Seq2[table.KeyValue, error] { return r.Range(nil, nil) }
 
+// FetchWindows iterates key's windows (raw bytes, serialized with the
+// store's key serde) of a window store with from <= window start <= to
+// (epoch ms), by start: Kafka Streams' ReadOnlyWindowStore.fetch(key,
+// from, to). It reads the copy of the task that owns the key (see
+// KeyOwner), or the first local copy that has windows of the key. Like
+// every StoreReader read it sees what the tasks flushed; a window store
+// keeps window starts only (a window's end is its start plus the
+// window size). While the loop runs, the tasks it reads cannot close.
+func (r *StoreReader) FetchWindows(key []byte, from, to int64) iter.Seq2[stream.WindowStoreEntry, error] {
+	return func(yield func(stream.WindowStoreEntry, error) bool) {
+		if err := r.need(stream.WindowKind); err != nil {
+			yield(stream.WindowStoreEntry{}, err)
+			return
+		}
+		copies := r.keyCopies(key)
+		defer release(copies)
+		for _, q := range copies {
+			found, more := readWindows(q.ws.FetchRange(key, from, to), yield)
+			if found || !more {
+				return
+			}
+		}
+	}
+}
+
+// FetchAllWindows iterates the windows of every key with from <= window
+// start <= to of every local copy of a window store, one task after the
+// other in task order (within a task in table.WindowStore.FetchAll's
+// order): Kafka Streams' ReadOnlyWindowStore.fetchAll(from, to) over
+// this worker's tasks.
+func (r *StoreReader) FetchAllWindows(from, to int64) iter.Seq2[stream.WindowStoreEntry, error] {
+	return func(yield func(stream.WindowStoreEntry, error) bool) {
+		if err := r.need(stream.WindowKind); err != nil {
+			yield(stream.WindowStoreEntry{}, err)
+			return
+		}
+		copies := r.a.acquire(r.a.qstores, r.name)
+		defer release(copies)
+		for _, q := range copies {
+			if _, more := readWindows(q.ws.FetchAll(from, to), yield); !more {
+				return
+			}
+		}
+	}
+}
+
+// readWindows yields a window store read's entries without their stored
+// timestamp prefix; found reports whether there was any, more whether
+// the caller may go on.
+func readWindows(seq iter.Seq2[table.WindowEntry, error], yield func(stream.WindowStoreEntry, error) bool) (found, more bool) {
+	for e, err := range seq {
+		if err != nil {
+			yield(stream.WindowStoreEntry{}, err)
+			return found, false
+		}
+		v, ts, err := stream.DecodeStoreValue(e.Value)
+		if err != nil {
+			yield(stream.WindowStoreEntry{}, err)
+			return found, false
+		}
+		found = true
+		if !yield(stream.WindowStoreEntry{Key: e.Key, Start: e.Start, Value: v, Timestamp: ts}, nil) {
+			return found, false
+		}
+	}
+	return found, true
+}
+
+// FetchSessions iterates every session of key (raw bytes) in a session
+// store, by end then start: Kafka Streams' ReadOnlySessionStore.fetch(key).
+// It reads the owner's copy as FetchWindows does.
+func (r *StoreReader) FetchSessions(key []byte) iter.Seq2[stream.SessionStoreEntry, error] {
+	return r.FindSessions(key, math.MinInt64, math.MaxInt64)
+}
+
+// FindSessions iterates key's sessions that end at or after earliestEnd
+// and start at or before latestStart, by end then start: the sessions
+// overlapping [earliestEnd, latestStart], as Kafka Streams'
+// ReadOnlySessionStore.findSessions(key, earliestSessionEndTime,
+// latestSessionStartTime).
+func (r *StoreReader) FindSessions(key []byte, earliestEnd, latestStart int64) iter.Seq2[stream.SessionStoreEntry, error] {
+	return func(yield func(stream.SessionStoreEntry, error) bool) {
+		if err := r.need(stream.SessionKind); err != nil {
+			yield(stream.SessionStoreEntry{}, err)
+			return
+		}
+		copies := r.keyCopies(key)
+		defer release(copies)
+		for _, q := range copies {
+			found, more := readSessions(q.ss.FindSessions(key, earliestEnd, latestStart), yield)
+			if found || !more {
+				return
+			}
+		}
+	}
+}
+
+// AllSessions iterates every session of every local copy of a session
+// store, one task after the other in task order.
+func (r *StoreReader) AllSessions() iter.Seq2[stream.SessionStoreEntry, error] {
+	return func(yield func(stream.SessionStoreEntry, error) bool) {
+		if err := r.need(stream.SessionKind); err != nil {
+			yield(stream.SessionStoreEntry{}, err)
+			return
+		}
+		copies := r.a.acquire(r.a.qstores, r.name)
+		defer release(copies)
+		for _, q := range copies {
+			if _, more := readSessions(q.ss.All(), yield); !more {
+				return
+			}
+		}
+	}
+}
+
+// readSessions is readWindows for sessions.
+func readSessions(seq iter.Seq2[table.SessionEntry, error], yield func(stream.SessionStoreEntry, error) bool) (found, more bool) {
+	for e, err := range seq {
+		if err != nil {
+			yield(stream.SessionStoreEntry{}, err)
+			return found, false
+		}
+		v, ts, err := stream.DecodeStoreValue(e.Value)
+		if err != nil {
+			yield(stream.SessionStoreEntry{}, err)
+			return found, false
+		}
+		found = true
+		if !yield(stream.SessionStoreEntry{Key: e.Key, Start: e.Start, End: e.End, Value: v, Timestamp: ts}, nil) {
+			return found, false
+		}
+	}
+	return found, true
+}
+
+// WindowValue is a typed entry of a window store: the key, the window's
+// start (a window store keeps no ends), the value and the timestamp of
+// the record that wrote it.
+type WindowValue[K, V any] struct {
+	Key       K
+	Start     int64
+	Value     V
+	Timestamp int64
+}
+
+// SessionValue is a typed session of a session store: the key, the
+// session's bounds (both included), its value and the timestamp of the
+// record that wrote it.
+type SessionValue[K, V any] struct {
+	Key        K
+	Start, End int64
+	Value      V
+	Timestamp  int64
+}
+
+// QueryWindows returns key's windows in a window store with from <=
+// window start <= to, by start, typed (see FetchWindows): the key is
+// serialized with ks, values deserialized with vs, as for the store's
+// changelog topic. Windows are read from this worker's copies: ask
+// KeyOwner which worker to call for a key held elsewhere (or use
+// QueryHandler, which forwards).
+func QueryWindows[K, V any](a *App, store string, key K, from, to int64, ks serde.Serde[K], vs serde.Serde[V]) ([]WindowValue[K, V], error) {
+	r, topic, err := typedReader(a, store)
+	if err != nil {
+		return nil, err
+	}
+	kb, err := ks.Serialize(topic, key)
+	if err != nil {
+		return nil, err
+	}
+	var out []WindowValue[K, V]
+	for e, err := range r.FetchWindows(kb, from, to) {
+		if err != nil {
+			return nil, err
+		}
+		v, err := vs.Deserialize(topic, e.Value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, WindowValue[K, V]{Key: key, Start: e.Start, Value: v, Timestamp: e.Timestamp})
+	}
+	return out, nil
+}
+
+// QueryAllWindows returns every key's windows with from <= window start
+// <= to held by this worker (see FetchAllWindows), typed.
+func QueryAllWindows[K, V any](a *App, store string, from, to int64, ks serde.Serde[K], vs serde.Serde[V]) ([]WindowValue[K, V], error) {
+	r, topic, err := typedReader(a, store)
+	if err != nil {
+		return nil, err
+	}
+	var out []WindowValue[K, V]
+	for e, err := range r.FetchAllWindows(from, to) {
+		if err != nil {
+			return nil, err
+		}
+		k, err := ks.Deserialize(topic, e.Key)
+		if err != nil {
+			return nil, err
+		}
+		v, err := vs.Deserialize(topic, e.Value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, WindowValue[K, V]{Key: k, Start: e.Start, Value: v, Timestamp: e.Timestamp})
+	}
+	return out, nil
+}
+
+// QuerySessions returns key's sessions in a session store, by end then
+// start, typed (see FetchSessions and QueryWindows).
+func QuerySessions[K, V any](a *App, store string, key K, ks serde.Serde[K], vs serde.Serde[V]) ([]SessionValue[K, V], error) {
+	r, topic, err := typedReader(a, store)
+	if err != nil {
+		return nil, err
+	}
+	kb, err := ks.Serialize(topic, key)
+	if err != nil {
+		return nil, err
+	}
+	var out []SessionValue[K, V]
+	for e, err := range r.FetchSessions(kb) {
+		if err != nil {
+			return nil, err
+		}
+		v, err := vs.Deserialize(topic, e.Value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, SessionValue[K, V]{Key: key, Start: e.Start, End: e.End, Value: v, Timestamp: e.Timestamp})
+	}
+	return out, nil
+}
+
+// typedReader returns store's reader and the topic its serdes see.
+func typedReader(a *App, store string) (*StoreReader, string, error) {
+	r, err := a.Store(store)
+	if err != nil {
+		return nil, "", err
+	}
+	topic := stream.ChangelogTopic(a.cfg.ApplicationID, store)
+	if g, ok := a.plan.globalStore[store]; ok {
+		topic = g.Topic
+	}
+	return r, topic, nil
+}
+
 // Query gets key from store with typed serdes: the key is serialized with
 // ks, the value deserialized with vs (both as for the store's changelog
 // topic; for a global store, its topic).
 func Query[K, V any](a *App, store string, key K, ks serde.Serde[K], vs serde.Serde[V]) (V, bool, error) {
 	var zero V
-	r, err := a.Store(store)
+	r, topic, err := typedReader(a, store)
 	if err != nil {
 		return zero, false, err
-	}
-	topic := stream.ChangelogTopic(a.cfg.ApplicationID, store)
-	if g, ok := a.plan.globalStore[store]; ok {
-		topic = g.Topic
 	}
 	kb, err := ks.Serialize(topic, key)
 	if err != nil {

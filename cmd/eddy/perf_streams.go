@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,13 @@ type perfStreamsConfig struct {
 	Peer          bool
 	WorkDir       string
 	MemoryLimit   int64
+	// Windowed case: a plain count and a windowed count on one input.
+	Windowed   bool
+	WindowKeys int
+	WindowSize time.Duration
+	WindowStep time.Duration
+	// WindowCPU is the path of a CPU profile of the windowed count run.
+	WindowCPU string
 }
 
 func perfStreamsCmd(a *app) *cobra.Command {
@@ -41,6 +49,12 @@ measures, in this process:
              the same input, with the ratio eddy/goka;
   stateless  filter → mapValues → to, eddy's runtime, timed until the
              last output record is acknowledged by the broker;
+  windowed   on a separate input over --window-keys keys whose event
+             timestamps advance --window-step a record (so windows open,
+             close and expire during the run): the plain count, then a
+             count in --window-size tumbling windows (groupByKey →
+             windowedBy → count), with the ratio windowed/plain
+             (--windowed-cpuprofile: a CPU profile of that run);
   memory     the count topology over a --mem-partitions topic (one task
              per partition) run first in this fresh process, reporting the
              process's peak resident memory (VmHWM), under the Go soft
@@ -62,11 +76,19 @@ startup and group joins are excluded for both sides.`,
 	f.Int32Var(&cfg.MemPartitions, "mem-partitions", 12, "partitions (tasks) of the memory run; 0 skips it")
 	f.BoolVar(&cfg.Peer, "peer", true, "also run goka on the count input")
 	f.Int64Var(&cfg.MemoryLimit, "memory-limit", 192<<20, "Go soft memory limit (bytes) of this process, as a worker sets it (GOMEMLIMIT); 0 leaves Go's default")
+	f.BoolVar(&cfg.Windowed, "windowed", true, "also run the windowed case (plain and windowed count on the --window-keys input)")
+	f.IntVar(&cfg.WindowKeys, "window-keys", 10_000, "distinct keys of the windowed case's input")
+	f.DurationVar(&cfg.WindowSize, "window-size", time.Minute, "tumbling window size of the windowed case")
+	f.DurationVar(&cfg.WindowStep, "window-step", time.Millisecond, "event-time step between consecutive records of the windowed case's input")
+	f.StringVar(&cfg.WindowCPU, "windowed-cpuprofile", "", "write a CPU profile of the windowed count run to this file (go tool pprof)")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent of the temporary directories (default: $TMPDIR)")
 	return c
 }
 
 func runPerfStreams(ctx context.Context, a *app, cmd *cobra.Command, cfg perfStreamsConfig, out, errw io.Writer) error {
+	if cfg.Windowed && (cfg.WindowKeys <= 0 || cfg.WindowSize < time.Millisecond || cfg.WindowStep < time.Millisecond) {
+		return fmt.Errorf("--window-keys %d, --window-size %v, --window-step %v: want a positive key count and durations of at least 1ms", cfg.WindowKeys, cfg.WindowSize, cfg.WindowStep)
+	}
 	tmp, err := os.MkdirTemp(cfg.WorkDir, "eddy-perf-streams-")
 	if err != nil {
 		return err
@@ -154,6 +176,36 @@ func perfStreamsOn(ctx context.Context, brokers, tmp string, cfg perfStreamsConf
 	if err != nil {
 		return err
 	}
+	var plainW, windowed streambench.Result
+	if cfg.Windowed {
+		wc := base
+		wc.Keys = cfg.WindowKeys
+		wc.TimestampStep = cfg.WindowStep
+		if err := fill("perf-streams-windowed", wc); err != nil {
+			return err
+		}
+		if plainW, err = step("eddy count (windowed input)", func(c streambench.Config) (streambench.Result, error) {
+			return streambench.EddyCount(ctx, c, "perf-streams-windowed")
+		}, wc); err != nil {
+			return err
+		}
+		if windowed, err = step("eddy windowed count", func(c streambench.Config) (streambench.Result, error) {
+			if cfg.WindowCPU != "" {
+				f, err := os.Create(cfg.WindowCPU)
+				if err != nil {
+					return streambench.Result{}, err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return streambench.Result{}, err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			return streambench.EddyWindowedCount(ctx, c, "perf-streams-windowed", cfg.WindowSize)
+		}, wc); err != nil {
+			return err
+		}
+	}
 
 	fmt.Fprintf(out, "%-34s %14s %12s\n", "scenario", "rec/s", "elapsed")
 	line := func(name string, r streambench.Result) {
@@ -167,6 +219,13 @@ func perfStreamsOn(ctx context.Context, brokers, tmp string, cfg perfStreamsConf
 		}
 	}
 	line("filter → mapValues → to, eddy", stateless)
+	if cfg.Windowed {
+		line(fmt.Sprintf("count, %d keys, eddy", cfg.WindowKeys), plainW)
+		line(fmt.Sprintf("count, %v tumbling windows", cfg.WindowSize), windowed)
+		if plainW.Rate() > 0 {
+			fmt.Fprintf(out, "%-34s %13.2fx\n", "windowed ratio windowed/plain", windowed.Rate()/plainW.Rate())
+		}
+	}
 	if cfg.MemPartitions > 0 {
 		line(fmt.Sprintf("count, %d tasks (memory run)", cfg.MemPartitions), mem)
 		limit := "none"

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -96,5 +100,65 @@ func TestPerfCompareKfake(t *testing.T) {
 	}
 	if !regexp.MustCompile(`server peak RSS after produce MiB\s+[1-9][0-9]*`).MatchString(out) {
 		t.Fatalf("no RSS measured:\n%s", out)
+	}
+}
+
+// TestPerfStreamsWindowed runs perf streams' windowed case (plain and
+// windowed count on one input) on a small input against the test cluster.
+func TestPerfStreamsWindowed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, errOut, err := runCtx(ctx, "", "perf", "streams", "--records", "3000", "--keys", "10", "--partitions", "2",
+		"--mem-partitions", "0", "--peer=false", "--window-keys", "100", "--window-step", "100ms", "--work-dir", t.TempDir(),
+		"--windowed-cpuprofile", filepath.Join(t.TempDir(), "cpu.prof"))
+	if err != nil {
+		t.Fatalf("perf streams: %v\n%s\n%s", err, out, errOut)
+	}
+	for _, re := range []string{
+		`count, 100 keys, eddy\s+[0-9]+`,
+		`count, 1m0s tumbling windows\s+[0-9]+`,
+		`windowed ratio windowed/plain\s+[0-9.]+x`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Fatalf("perf streams output lacks %s:\n%s", re, out)
+		}
+	}
+	if _, _, err := run(t, "", "perf", "streams", "--window-keys", "0"); err == nil || !strings.Contains(err.Error(), "--window-keys 0") {
+		t.Fatalf("perf streams --window-keys 0: %v", err)
+	}
+}
+
+// TestPerfSoakShort is the soak's short profile (about 95 s): a windowed
+// count with 2 s windows and a 10 s retention, whose store must expire
+// segments and stay within the entry bound. It starts its own broker
+// subprocess (the test binary re-executes itself as eddy), so the RSS it
+// samples is the worker's. Set EDDY_SOAK=1 to run it.
+func TestPerfSoakShort(t *testing.T) {
+	if os.Getenv("EDDY_SOAK") == "" {
+		t.Skip("set EDDY_SOAK=1 to run the soak's short profile (about 95 s)")
+	}
+	t.Setenv(runMainEnv, "1")
+	t.Setenv("EDDY_BROKERS", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs([]string{"perf", "soak", "--duration", "90s", "--window", "2s", "--retention", "10s", "--keys", "1000",
+		"--rate", "2000", "--interval", "5s", "--commit-interval", "2s", "--work-dir", t.TempDir()})
+	err := root.ExecuteContext(ctx)
+	t.Logf("perf soak output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("perf soak: %v\n%s", err, errb.String())
+	}
+	rows := regexp.MustCompile(`(?m)^\s+[0-9hms]+\s+[0-9]+\s+[0-9]+\s+-?[0-9]+\s+[0-9.]+`).FindAllString(out.String(), -1)
+	if len(rows) < 15 {
+		t.Fatalf("%d sample rows, want about 18", len(rows))
+	}
+	for _, want := range []string{"ok   store entries <= bound", "ok   expiry (entries fell)", "ok   lag (keeps up)", "verdict: BOUNDED"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("perf soak output lacks %q", want)
+		}
 	}
 }

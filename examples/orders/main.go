@@ -6,7 +6,11 @@
 //   - orders-per-customer: the number of orders per customer id (int64,
 //     8-byte big-endian), one record per update;
 //   - enriched-orders: each order whose customer is known, keyed by
-//     customer id, as JSON {"order": …, "customer": …}.
+//     customer id, as JSON {"order": …, "customer": …};
+//   - orders-per-hour: the number of orders per customer in 1-hour tumbling
+//     event-time windows, keyed by customer id, as JSON {"customer_id",
+//     "window_start", "window_end", "count"}; one record per update, so the
+//     last record of a window carries its count.
 //
 // The event time of an order is its created_at field (epoch milliseconds).
 //
@@ -27,10 +31,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"github.com/eddy-streams/eddy/examples/internal/exampleapp"
 	"github.com/eddy-streams/eddy/serde"
 	"github.com/eddy-streams/eddy/stream"
+	"github.com/eddy-streams/eddy/window"
 )
 
 // The example's topics.
@@ -40,10 +46,27 @@ const (
 	HighValueOrdersTopic   = "high-value-orders"
 	OrdersPerCustomerTopic = "orders-per-customer"
 	EnrichedOrdersTopic    = "enriched-orders"
+	OrdersPerHourTopic     = "orders-per-hour"
 )
 
 // HighValue is the amount above which an order is a high-value order.
 const HighValue = 1000
+
+// The hourly count: 1-hour tumbling windows of event time (created_at),
+// aligned to the epoch, so on the hour in UTC.
+const (
+	// OrdersPerHourStore is the window store of the hourly counts; its
+	// changelog is <app-id>-orders-per-hour-changelog.
+	OrdersPerHourStore = "orders-per-hour"
+	// OrdersPerHourGrace is how long after the end of an hour (in stream
+	// time: the largest created_at seen) an out-of-order order is still
+	// counted in it. A later order of a closed hour is dropped and counted
+	// in the dropped-records metric.
+	OrdersPerHourGrace = 5 * time.Minute
+	// OrdersPerHourRetention is how long the store keeps an hour's count
+	// (in stream time) for interactive queries.
+	OrdersPerHourRetention = 24 * time.Hour
+)
 
 // Order is the value of a record in orders. Its JSON is kept as read, so
 // orders are written out unchanged.
@@ -72,6 +95,16 @@ type Customer struct {
 type EnrichedOrder struct {
 	Order    json.RawMessage `json:"order"`
 	Customer json.RawMessage `json:"customer"`
+}
+
+// HourlyCount is the value written to orders-per-hour: the number of
+// orders of a customer created in [WindowStart, WindowEnd), epoch
+// milliseconds with the end excluded.
+type HourlyCount struct {
+	CustomerID  string `json:"customer_id"`
+	WindowStart int64  `json:"window_start"`
+	WindowEnd   int64  `json:"window_end"`
+	Count       int64  `json:"count"`
 }
 
 // rawJSON is the serde of a JSON type that keeps the bytes it was decoded
@@ -180,10 +213,18 @@ func Topology() (*stream.Topology, error) {
 	byCustomer := stream.SelectKey(orders, func(_ string, o Order) string { return o.CustomerID }).
 		Repartition(stream.Repartitioned[string, Order]{Name: "orders-by-customer", Key: serde.String(), Value: orderSerde})
 
-	byCustomer.GroupByKey(stream.Grouped[string, Order]{Key: serde.String(), Value: orderSerde}).
-		Count(stream.As[string, int64]("orders-per-customer")).
+	perCustomer := byCustomer.GroupByKey(stream.Grouped[string, Order]{Key: serde.String(), Value: orderSerde})
+	perCustomer.Count(stream.As[string, int64]("orders-per-customer")).
 		ToStream().
 		To(OrdersPerCustomerTopic, stream.Produced[string, int64]{Key: serde.String(), Value: serde.Int64()})
+
+	// Emit on update (the default): each order updates its hour's count and
+	// the record cache forwards the latest count per window at each commit.
+	hourly := stream.CountWindowed(perCustomer.WindowedBy(window.Tumbling(time.Hour).WithGrace(OrdersPerHourGrace)),
+		stream.Materialized[string, int64]{Name: OrdersPerHourStore, Retention: OrdersPerHourRetention})
+	stream.Map(hourly.ToStream(), func(k window.Windowed[string], n int64) (string, HourlyCount) {
+		return k.Key, HourlyCount{CustomerID: k.Key, WindowStart: k.Window.Start, WindowEnd: k.Window.End, Count: n}
+	}).To(OrdersPerHourTopic, stream.Produced[string, HourlyCount]{Key: serde.String(), Value: serde.JSON[HourlyCount]()})
 
 	customers := stream.Table(b, CustomersTopic, stream.With(serde.String(), customerSerde),
 		stream.Materialized[string, Customer]{Name: "customers", Key: serde.String(), Value: customerSerde})
@@ -213,6 +254,11 @@ var (
 		`{"order_id":"O4","customer_id":"C9","amount":5000,"items":["server"],"created_at":1709283840000}`,
 		`{"order_id":"O5","customer_id":"C3","amount":42,"items":["cable"],"created_at":1709283900000}`,
 		`{"order_id":"O6","customer_id":"C1","amount":80,"items":["mouse"],"created_at":1709283960000}`,
+		// 10:00:00.000 starts the next hour.
+		`{"order_id":"O7","customer_id":"C1","amount":15,"items":["pen"],"created_at":1709287200000}`,
+		// 09:59:59.999, sent after O7: out of order, but within the grace
+		// period, so it still counts in the 09:00 hour.
+		`{"order_id":"O8","customer_id":"C2","amount":300,"items":["desk"],"created_at":1709287199999}`,
 	}
 )
 
@@ -232,14 +278,27 @@ func parseOrders(vals []string) []Order {
 
 // results are the outputs of the pipeline, as read.
 type results struct {
-	highValue map[string]string // order id → value
-	perCust   map[string]int64  // customer id → latest count
-	enriched  map[string]string // order id → "customer id  value"
+	highValue map[string]string       // order id → value
+	perCust   map[string]int64        // customer id → latest count
+	enriched  map[string]string       // order id → "customer id  value"
+	perHour   map[hourKey]HourlyCount // the latest count per customer and hour
+	hourRaw   map[hourKey]string      // its value as read
+}
+
+// hourKey is a customer's hour.
+type hourKey struct {
+	customer string
+	start    int64
+}
+
+func newResults() results {
+	return results{highValue: map[string]string{}, perCust: map[string]int64{}, enriched: map[string]string{},
+		perHour: map[hourKey]HourlyCount{}, hourRaw: map[hourKey]string{}}
 }
 
 // collect sorts records read from the output topics into results.
 func collect(recs []exampleapp.Record) results {
-	r := results{highValue: map[string]string{}, perCust: map[string]int64{}, enriched: map[string]string{}}
+	r := newResults()
 	for _, rec := range recs {
 		switch rec.Topic {
 		case HighValueOrdersTopic:
@@ -257,6 +316,12 @@ func collect(recs []exampleapp.Record) results {
 			if json.Unmarshal(rec.Value, &e) == nil {
 				r.enriched[e.Order.OrderID] = string(rec.Key) + "  " + string(rec.Value)
 			}
+		case OrdersPerHourTopic:
+			var h HourlyCount
+			if json.Unmarshal(rec.Value, &h) == nil && h.CustomerID == string(rec.Key) {
+				r.perHour[hourKey{h.CustomerID, h.WindowStart}] = h
+				r.hourRaw[hourKey{h.CustomerID, h.WindowStart}] = string(rec.Value)
+			}
 		}
 	}
 	return r
@@ -272,12 +337,16 @@ func expected() results {
 		}
 		known[v.CustomerID] = true
 	}
-	r := results{highValue: map[string]string{}, perCust: map[string]int64{}, enriched: map[string]string{}}
+	r := newResults()
+	hour := time.Hour.Milliseconds()
 	for i, o := range parseOrders(demoOrders) {
 		if o.Amount > HighValue {
 			r.highValue[o.OrderID] = demoOrders[i]
 		}
 		r.perCust[o.CustomerID]++
+		start := o.CreatedAt - o.CreatedAt%hour
+		h := r.perHour[hourKey{o.CustomerID, start}]
+		r.perHour[hourKey{o.CustomerID, start}] = HourlyCount{CustomerID: o.CustomerID, WindowStart: start, WindowEnd: start + hour, Count: h.Count + 1}
 		if known[o.CustomerID] {
 			r.enriched[o.OrderID] = ""
 		}
@@ -302,7 +371,27 @@ func (got results) complete(want results) bool {
 			return false
 		}
 	}
+	for k, h := range want.perHour {
+		if got.perHour[k] != h {
+			return false
+		}
+	}
 	return true
+}
+
+// sortedHours returns m's keys by customer, then hour.
+func sortedHours(m map[hourKey]HourlyCount) []hourKey {
+	keys := make([]hourKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].customer != keys[j].customer {
+			return keys[i].customer < keys[j].customer
+		}
+		return keys[i].start < keys[j].start
+	})
+	return keys
 }
 
 // sortedKeys returns m's keys in order.
@@ -331,18 +420,18 @@ func example() exampleapp.Example {
 	}
 	return exampleapp.Example{
 		Name:    "orders",
-		Summary: "high-value orders, orders per customer and orders enriched with their customer",
+		Summary: "high-value orders, orders per customer and per hour, and orders enriched with their customer",
 		Topics: []exampleapp.Topic{
 			{Name: OrdersTopic, Partitions: 3}, {Name: CustomersTopic, Partitions: 3},
 			{Name: HighValueOrdersTopic, Partitions: 3}, {Name: OrdersPerCustomerTopic, Partitions: 3},
-			{Name: EnrichedOrdersTopic, Partitions: 3},
+			{Name: EnrichedOrdersTopic, Partitions: 3}, {Name: OrdersPerHourTopic, Partitions: 3},
 		},
 		Topology: Topology,
 		Demo: exampleapp.Demo{
 			// Customers first: the join only enriches orders whose
 			// customer the table already holds.
 			Batches: [][]exampleapp.Record{customers, orders},
-			Outputs: []string{HighValueOrdersTopic, OrdersPerCustomerTopic, EnrichedOrdersTopic},
+			Outputs: []string{HighValueOrdersTopic, OrdersPerCustomerTopic, EnrichedOrdersTopic, OrdersPerHourTopic},
 			Done:    func(out []exampleapp.Record) bool { return collect(out).complete(want) },
 			Print: func(w io.Writer, out []exampleapp.Record) {
 				got := collect(out)
@@ -365,6 +454,12 @@ func example() exampleapp.Example {
 				fmt.Fprintf(w, "\n%s (key customer id, by order id):\n", EnrichedOrdersTopic)
 				for _, id := range sortedKeys(got.enriched) {
 					fmt.Fprintf(w, "  %s\n", got.enriched[id])
+				}
+				fmt.Fprintf(w, "\n%s (latest count per customer and hour, UTC):\n", OrdersPerHourTopic)
+				for _, k := range sortedHours(got.perHour) {
+					h := got.perHour[k]
+					fmt.Fprintf(w, "  %s  %s  (%s-%s)\n", k.customer, got.hourRaw[k],
+						time.UnixMilli(h.WindowStart).UTC().Format("15:04"), time.UnixMilli(h.WindowEnd).UTC().Format("15:04"))
 				}
 			},
 		},

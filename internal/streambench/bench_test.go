@@ -37,6 +37,11 @@ func startBroker(b *testing.B) string {
 // STREAMBENCH_CPUPROFILE and STREAMBENCH_TRACE write a CPU profile and an
 // execution trace of the measured phase to the given paths.
 func benchScenario(b *testing.B, name string, run func(context.Context, Config, string) (Result, error)) {
+	benchScenarioWith(b, name, nil, run)
+}
+
+// benchScenarioWith is benchScenario with tweak applied to the Config.
+func benchScenarioWith(b *testing.B, name string, tweak func(*Config), run func(context.Context, Config, string) (Result, error)) {
 	var addr string
 	if brokers := os.Getenv("STREAMBENCH_BROKERS"); brokers != "" {
 		// A broker that may have served earlier runs: fresh topics.
@@ -53,6 +58,9 @@ func benchScenario(b *testing.B, name string, run func(context.Context, Config, 
 	}
 	if cfg.Records < 1000 {
 		cfg.Records = 1000
+	}
+	if tweak != nil {
+		tweak(&cfg)
 	}
 	if err := Fill(ctx, cfg, name); err != nil {
 		b.Fatal(err)
@@ -101,3 +109,21 @@ func BenchmarkEddyCount(b *testing.B) { benchScenario(b, "count", EddyCount) }
 func BenchmarkEddyStateless(b *testing.B) { benchScenario(b, "stateless", EddyStateless) }
 
 func BenchmarkGokaCount(b *testing.B) { benchScenario(b, "goka", GokaCount) }
+
+// windowedInput is `eddy perf streams`' windowed case input: 10,000 keys,
+// event time advancing 1 ms a record.
+func windowedInput(c *Config) { c.Keys, c.TimestampStep = 10_000, time.Millisecond }
+
+// BenchmarkEddyCount10kKeys is the plain count on the windowed case's
+// input (the baseline of BenchmarkEddyWindowedCount).
+func BenchmarkEddyCount10kKeys(b *testing.B) {
+	benchScenarioWith(b, "count10k", windowedInput, EddyCount)
+}
+
+// BenchmarkEddyWindowedCount counts per key in 1-minute tumbling windows
+// over 10,000 keys, event time advancing 1 ms a record.
+func BenchmarkEddyWindowedCount(b *testing.B) {
+	benchScenarioWith(b, "windowed", windowedInput, func(ctx context.Context, c Config, topic string) (Result, error) {
+		return EddyWindowedCount(ctx, c, topic, time.Minute)
+	})
+}

@@ -2,7 +2,8 @@
 // Kafka Streams' TopologyTestDriver.
 //
 // Pipe records with timestamps into input topics, read what the topology
-// wrote to output topics, inspect stores and advance the wall clock.
+// wrote to output topics, inspect stores (typed with KeyValueStore,
+// WindowStore and SessionStore) and advance the wall clock.
 // Everything runs synchronously in the calling goroutine: each piped record
 // is processed to completion (through repartition topics too), then the
 // driver commits, which flushes record caches, as Kafka's driver does. Every
@@ -17,9 +18,12 @@
 package streamtest
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/eddy-streams/eddy/serde"
@@ -454,7 +458,7 @@ func KeyValueStore[K comparable, V any](d *Driver, name string, ks serde.Serde[K
 	}
 	s := d.stores[name]
 	if s == nil {
-		return nil, fmt.Errorf("streamtest: no store %q", name)
+		return nil, d.noStore(name, stream.KeyValueKind)
 	}
 	// Commit (flush caches), processing whatever that writes to
 	// repartition topics, as after a piped record.
@@ -482,4 +486,161 @@ func KeyValueStore[K comparable, V any](d *Driver, name string, ks serde.Serde[K
 		out[k] = v
 	}
 	return out, nil
+}
+
+// noStore is the error for a store that is missing or of another kind
+// than want.
+func (d *Driver) noStore(name string, want stream.StoreKind) error {
+	if s := d.state[name]; s != nil {
+		return fmt.Errorf("streamtest: store %q is not a %v store", name, want)
+	}
+	return fmt.Errorf("streamtest: no store %q", name)
+}
+
+// committed checks the driver can read a store and commits first
+// (flushing caches and processing what that writes), as after a piped
+// record.
+func (d *Driver) committed() error {
+	switch {
+	case d.closed:
+		return ErrClosed
+	case d.err != nil:
+		return d.err
+	}
+	return d.drain(true)
+}
+
+// WindowEntry is a typed entry of a window store (see WindowStore): the
+// value of Key in the window starting at Start, with the timestamp of the
+// record that wrote it. A window store keeps window starts only; a
+// window's end is its start plus the window size.
+type WindowEntry[K, V any] struct {
+	Key       K
+	Start     int64
+	Value     V
+	Timestamp int64
+}
+
+// String prints "key@start=value@ts".
+func (e WindowEntry[K, V]) String() string {
+	return fmt.Sprintf("%v@%d=%v@%d", e.Key, e.Start, e.Value, e.Timestamp)
+}
+
+// SessionEntry is a typed session of a session store (see SessionStore):
+// the value of Key's session [Start, End] (both included), with the
+// timestamp of the record that wrote it.
+type SessionEntry[K, V any] struct {
+	Key        K
+	Start, End int64
+	Value      V
+	Timestamp  int64
+}
+
+// String prints "key@[start,end]=value@ts".
+func (e SessionEntry[K, V]) String() string {
+	return fmt.Sprintf("%v@[%d,%d]=%v@%d", e.Key, e.Start, e.End, e.Value, e.Timestamp)
+}
+
+// WindowStore returns the live entries of the window store name (a
+// windowed aggregation's store, or a Processor API store declared with
+// stream.WindowKind), decoded with ks (the inner, unwindowed key serde)
+// and vs, sorted by serialized key, then window start. Like
+// KeyValueStore, it commits first, so cached writes are included;
+// expired windows (older than the store's retention) are not. It is an
+// error if there is no such store or it is not a window store.
+func WindowStore[K, V any](d *Driver, name string, ks serde.Serde[K], vs serde.Serde[V]) ([]WindowEntry[K, V], error) {
+	if err := d.committed(); err != nil {
+		return nil, err
+	}
+	s, ok := d.state[name].(table.WindowStore)
+	if !ok {
+		return nil, d.noStore(name, stream.WindowKind)
+	}
+	type raw struct {
+		key   []byte
+		entry WindowEntry[K, V]
+	}
+	topic := stream.ChangelogTopic(d.appID, name)
+	var rows []raw
+	for e, err := range s.All() {
+		if err != nil {
+			return nil, err
+		}
+		k, v, ts, err := decodeEntry(topic, e.Key, e.Value, ks, vs)
+		if err != nil {
+			return nil, fmt.Errorf("streamtest: store %s: window %d: %w", name, e.Start, err)
+		}
+		rows = append(rows, raw{e.Key, WindowEntry[K, V]{Key: k, Start: e.Start, Value: v, Timestamp: ts}})
+	}
+	slices.SortFunc(rows, func(x, y raw) int {
+		if c := bytes.Compare(x.key, y.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.entry.Start, y.entry.Start)
+	})
+	out := make([]WindowEntry[K, V], len(rows))
+	for i, r := range rows {
+		out[i] = r.entry
+	}
+	return out, nil
+}
+
+// SessionStore returns the live sessions of the session store name (a
+// session aggregation's store, or a Processor API store declared with
+// stream.SessionKind), decoded with ks (the inner key serde) and vs,
+// sorted by serialized key, then start, then end. It commits first, as
+// WindowStore does.
+func SessionStore[K, V any](d *Driver, name string, ks serde.Serde[K], vs serde.Serde[V]) ([]SessionEntry[K, V], error) {
+	if err := d.committed(); err != nil {
+		return nil, err
+	}
+	s, ok := d.state[name].(table.SessionStore)
+	if !ok {
+		return nil, d.noStore(name, stream.SessionKind)
+	}
+	type raw struct {
+		key   []byte
+		entry SessionEntry[K, V]
+	}
+	topic := stream.ChangelogTopic(d.appID, name)
+	var rows []raw
+	for e, err := range s.All() {
+		if err != nil {
+			return nil, err
+		}
+		k, v, ts, err := decodeEntry(topic, e.Key, e.Value, ks, vs)
+		if err != nil {
+			return nil, fmt.Errorf("streamtest: store %s: session [%d,%d]: %w", name, e.Start, e.End, err)
+		}
+		rows = append(rows, raw{e.Key, SessionEntry[K, V]{Key: k, Start: e.Start, End: e.End, Value: v, Timestamp: ts}})
+	}
+	slices.SortFunc(rows, func(x, y raw) int {
+		if c := bytes.Compare(x.key, y.key); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.entry.Start, y.entry.Start); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.entry.End, y.entry.End)
+	})
+	out := make([]SessionEntry[K, V], len(rows))
+	for i, r := range rows {
+		out[i] = r.entry
+	}
+	return out, nil
+}
+
+// decodeEntry decodes a stored key and timestamped value.
+func decodeEntry[K, V any](topic string, kb, stored []byte, ks serde.Serde[K], vs serde.Serde[V]) (k K, v V, ts int64, err error) {
+	if k, err = ks.Deserialize(topic, kb); err != nil {
+		return k, v, 0, fmt.Errorf("key: %w", err)
+	}
+	vb, ts, err := stream.DecodeStoreValue(stored)
+	if err != nil {
+		return k, v, 0, err
+	}
+	if v, err = vs.Deserialize(topic, vb); err != nil {
+		return k, v, 0, fmt.Errorf("value: %w", err)
+	}
+	return k, v, ts, nil
 }

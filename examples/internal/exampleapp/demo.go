@@ -148,11 +148,16 @@ func runDemo(ctx context.Context, ex Example, top *stream.Topology, cfg runtime.
 	return nil
 }
 
-// createTopics creates topics, each with its partition count; topics that
-// exist already are fine.
+// createTopics creates topics, each with its partition count and no
+// time-based retention; topics that exist already are fine.
+//
+// Demo records carry fixed event times (2024) as their timestamps, and
+// so do windowed results: with the broker's default retention.ms (7 days)
+// its retention would delete them before they are read.
 func createTopics(ctx context.Context, adm *kadm.Client, topics []Topic) error {
+	keep := map[string]*string{"retention.ms": kadm.StringPtr("-1")}
 	for _, t := range topics {
-		resp, err := adm.CreateTopics(ctx, t.Partitions, 1, nil, t.Name)
+		resp, err := adm.CreateTopics(ctx, t.Partitions, 1, keep, t.Name)
 		if err != nil {
 			return fmt.Errorf("create topic %s: %w", t.Name, err)
 		}
