@@ -267,6 +267,14 @@ func TestSessionTable(t *testing.T) {
 	if !strings.Contains(strings.ReplaceAll(md, "\n", " "), "gives [12,30] = 3, while [0,5] stays") {
 		t.Error("windows.md no longer explains closed sessions in merges")
 	}
+	// With a longer retention the closed [0,5] is still merged.
+	b = stream.NewBuilder()
+	windowed(stream.CountSessions(stringStream(b, "in").WindowedBySession(window.Session(10*time.Millisecond)),
+		stream.Materialized[string, int64]{Name: "sessions", Retention: time.Hour}), "sessions", true)
+	got, _, _ = run(t, b, ins, "sessions")
+	if g := got[4]["sessions"]; g != "[0,5] = ∅ @5, [20,30] = ∅ @30, [0,30] = 5 @30" {
+		t.Errorf("no grace, 1 h retention, record at 12: %q", g)
+	}
 }
 
 // TestEmitTable checks "Emitting results": emit on update, emit on close

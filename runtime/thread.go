@@ -111,6 +111,9 @@ type thread struct {
 	// offsetFailures counts consecutive failures to list changelog
 	// offsets.
 	offsetFailures int
+	// startChecked is when restoreStep last looked for changelog records
+	// deleted under a restoring store (see skipDeleted).
+	startChecked time.Time
 
 	ackMu    sync.Mutex
 	acked    map[table.TopicPartition]int64 // changelog: last acked offset + 1
@@ -667,14 +670,19 @@ func (t *thread) restoreStep() error {
 	}
 	// Drain what the restore consumer buffered, within bounds, so
 	// standbys keep up with busy actives.
+	fetched := 0
 	for range 4 {
 		n, err := t.applyRestored(t.rcl.PollRecords(nil, maxRestoreRecords))
 		if err != nil {
 			return err
 		}
+		fetched += n
 		if n < maxRestoreRecords {
 			break
 		}
+	}
+	if fetched == 0 {
+		t.skipDeleted()
 	}
 	for _, id := range t.order {
 		ts := t.active[id]
@@ -685,6 +693,52 @@ func (t *thread) restoreStep() error {
 		}
 	}
 	return nil
+}
+
+// skipDeleted moves restoring stores past changelog records that were
+// deleted after the restore began: a window or session changelog
+// (compact,delete) loses its old records to retention, and DeleteRecords
+// can remove records of any changelog. The restore consumer then resumes
+// at the log start, and the store's position must follow it or the
+// restore would never reach its end. What was deleted under a window
+// store had expired anyway; for a key-value store it is lost, as in Kafka
+// Streams, which then restores from the new log start too. It runs at most
+// twice a second, when a poll fetched nothing.
+func (t *thread) skipDeleted() {
+	if time.Since(t.startChecked) < 500*time.Millisecond {
+		return
+	}
+	t.startChecked = time.Now()
+	var tps []table.TopicPartition
+	for tp, ts := range t.restoring {
+		if ts.end != nil && ts.pos[tp] < ts.end[tp] {
+			tps = append(tps, tp)
+		}
+	}
+	if len(tps) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start, _, err := t.app.listOffsets(ctx, tps)
+	if err != nil {
+		return // tried again later
+	}
+	for _, tp := range tps {
+		ts := t.restoring[tp]
+		if s, ok := start[tp]; ok && s > ts.pos[tp] {
+			t.log.Warn("changelog records were deleted under a restoring store: resuming at the log start",
+				"task", ts.id.String(), "store", ts.logged[tp], "from", ts.pos[tp], "log_start", s)
+			skipped := float64(min(s, ts.end[tp]) - ts.pos[tp])
+			ts.pos[tp] = s
+			store := ts.logged[tp]
+			if ts.phase == phaseRestoring {
+				d := min(skipped, ts.remaining[store])
+				ts.remaining[store] -= d
+				t.app.metrics.restoreRemaining.WithLabelValues(store).Sub(d)
+			}
+		}
+	}
 }
 
 // applyRestored applies fetched changelog records to the restoring and

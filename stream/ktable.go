@@ -251,7 +251,7 @@ func MapTableValues[K, V, V2 any](t KTable[K, V], fn func(K, V) V2) KTable[K, V2
 		return nil
 	})
 	parent := t.getter
-	return KTable[K, V2]{b: t.b, n: n, ks: t.ks, sources: t.sources, getter: &tableGetter[K, V2]{stores: parent.stores, make: func(tk *Task) (func(K) (V2, int64, bool, error), error) {
+	return KTable[K, V2]{b: t.b, n: n, ks: t.ks, sources: t.sources, finalAt: t.finalAt, getter: &tableGetter[K, V2]{stores: parent.stores, make: func(tk *Task) (func(K) (V2, int64, bool, error), error) {
 		get, err := parent.make(tk)
 		if err != nil {
 			return nil, err

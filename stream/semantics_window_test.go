@@ -1034,3 +1034,80 @@ func TestSlidingAggregateRandomInput(t *testing.T) {
 		}
 	})
 }
+
+// SlidingWindowedKStreamImplTest.shouldCountSlidingWindows and
+// shouldReduceSlidingWindows: time difference 100, grace 1000; the last
+// result per key and window.
+func TestSlidingCountAndReduce(t *testing.T) {
+	win := window.Sliding(100 * time.Millisecond).WithGrace(time.Second)
+	for _, tc := range []struct {
+		name string
+		agg  func(g stream.KGroupedStream[string, string]) stream.KTable[window.Windowed[string], string]
+		want map[string]string
+	}{
+		{"count", func(g stream.KGroupedStream[string, string]) stream.KTable[window.Windowed[string], string] {
+			counts := stream.CountWindowed(g.WindowedBySliding(win), stream.Materialized[string, int64]{})
+			return stream.MapTableValues(counts, func(_ window.Windowed[string], n int64) string { return fmt.Sprint(n) })
+		}, map[string]string{
+			"1[0,100]": "1@100", "1[101,201]": "1@150", "1[50,150]": "2@150", "1[400,500]": "1@500",
+			"2[100,200]": "2@200", "2[50,150]": "1@150", "2[151,251]": "1@200",
+		}},
+		{"reduce", func(g stream.KGroupedStream[string, string]) stream.KTable[window.Windowed[string], string] {
+			return stream.ReduceWindowed(g.WindowedBySliding(win), func(agg, v string) string { return agg + "+" + v }, stream.Materialized[string, string]{})
+		}, map[string]string{
+			"1[0,100]": "1@100", "1[101,201]": "2@150", "1[50,150]": "1+2@150", "1[400,500]": "3@500",
+			"2[100,200]": "10+20@200", "2[50,150]": "20@150", "2[151,251]": "10@200",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wCaches(t, func(t *testing.T, opts ...streamtest.Option) {
+				f := wStart(t, wBuild(t, 100*time.Millisecond, tc.agg), 100*time.Millisecond, opts...)
+				f.pipe(t, "1", "1", 100)
+				f.pipe(t, "1", "2", 150)
+				f.pipe(t, "1", "3", 500)
+				f.pipe(t, "2", "10", 200)
+				f.pipe(t, "2", "20", 150)
+				recs, err := f.out.ReadRecords()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]string{}
+				for _, r := range recs {
+					got[fmt.Sprintf("%s%v", r.Key.Key, r.Key.Window)] = fmt.Sprintf("%s@%d", r.Value, r.Timestamp)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+					t.Errorf("last results:\n got %v\nwant %v", got, tc.want)
+				}
+			})
+		})
+	}
+}
+
+// The windowed tables tell Suppress(UntilWindowCloses) when a window is
+// final (end + grace for time windows, one more for sliding windows whose
+// end is included): suppressing the updates gives the results emitting on
+// close gives (TimeWindowedKStreamImplTest.shouldCountWindowed and
+// KStreamSlidingWindowAggregateTest.testAggregateSmallInput).
+func TestWindowedSuppressUntilWindowCloses(t *testing.T) {
+	wCaches(t, func(t *testing.T, opts ...streamtest.Option) {
+		top := wBuild(t, 500*time.Millisecond, func(g stream.KGroupedStream[string, string]) stream.KTable[window.Windowed[string], int64] {
+			return stream.CountWindowed(g.WindowedBy(window.Tumbling(500*time.Millisecond)), stream.Materialized[string, int64]{}).
+				Suppress(stream.UntilWindowCloses(stream.Unbounded()))
+		})
+		f := wStart(t, top, 500*time.Millisecond, opts...)
+		twProcessData(t, f)
+		f.expect(t, "suppressed", "1[0,500]=2@15", "1[500,1000]=1@500", "2[500,1000]=2@550")
+
+		win := window.Sliding(10 * time.Millisecond).WithGrace(5 * time.Millisecond)
+		top = wBuild(t, 10*time.Millisecond, func(g stream.KGroupedStream[string, string]) stream.KTable[window.Windowed[string], string] {
+			return stream.AggregateWindowed(g.WindowedBySliding(win), func() string { return "0" }, toStringAdder, stream.Materialized[string, string]{}).
+				Suppress(stream.UntilWindowCloses(stream.Unbounded()))
+		})
+		f = wStart(t, top, 10*time.Millisecond, opts...)
+		f.pipeAll(t, "A", tsv{"1", 10}, tsv{"2", 10}, tsv{"3", 14}, tsv{"4", 15}, tsv{"5", 20}, tsv{"6", 22}, tsv{"7", 30})
+		f.expectGathered(t, 10, map[int64][]string{
+			0: {"0+1+2@10"}, 4: {"0+1+2+3@14"}, 5: {"0+1+2+3+4@15"}, 10: {"0+1+2+3+4+5@20"},
+			11: {"0+3+4+5@20"}, 12: {"0+3+4+5+6@22"},
+		})
+	})
+}

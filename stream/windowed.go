@@ -76,6 +76,12 @@ func (e EmitStrategy) String() string {
 // where Kafka starts over from no stream time after a restart (and so may
 // accept, until a newer record arrives, late records into windows it had
 // closed before).
+//
+// Emitting on close, the windows a record closes are read and forwarded
+// before the record's own windows are written. Kafka writes first, and the
+// write can advance the store's time so far that windows it closes have
+// already expired from the store (they are then never emitted); eddy
+// forwards every closed window.
 type TimeWindowedKStream[K, V any] struct {
 	g       KGroupedStream[K, V]
 	tw      window.TimeWindows

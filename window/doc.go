@@ -47,8 +47,8 @@
 // window [t-d, t] and, when a later record of the key lies within d, a
 // right window [t+1, t+1+d]. Two records share a window exactly when their
 // timestamps differ by at most d. A record is dropped when
-// t + 1 + d <= streamTime - grace; a window is closed when
-// end <= streamTime - grace. Records at 0 <= t < d share the early window
+// t + 1 + d <= streamTime - grace; a window, which includes its end, is
+// closed when end < streamTime - grace. Records at 0 <= t < d share the early window
 // [0, d]. See [SlidingWindows] for the helpers the aggregation uses.
 //
 // # Session windows

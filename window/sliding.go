@@ -111,12 +111,14 @@ func (s SlidingWindows) Late(t, streamTime int64) bool {
 	return t+1+s.diff <= streamTime-s.grace
 }
 
-// Closed reports whether window w no longer accepts updates: Kafka updates a
-// window only while w.End > streamTime - grace, so it is closed when
-// w.End <= streamTime - grace.
+// Closed reports whether window w no longer accepts updates. Sliding
+// windows include their end, and Kafka updates one while
+// w.End >= streamTime - grace, so it is closed when
+// w.End < streamTime - grace (one millisecond later than a time window
+// with the same end).
 func (s SlidingWindows) Closed(w Window, streamTime int64) bool {
-	return w.End <= streamTime-s.grace
+	return w.End < streamTime-s.grace
 }
 
-// CloseTime returns the stream time at which w closes: w.End + grace.
-func (s SlidingWindows) CloseTime(w Window) int64 { return addSat(w.End, s.grace) }
+// CloseTime returns the stream time at which w closes: w.End + grace + 1.
+func (s SlidingWindows) CloseTime(w Window) int64 { return addSat(addSat(w.End, s.grace), 1) }

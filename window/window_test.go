@@ -221,11 +221,11 @@ func TestSlidingWindows(t *testing.T) {
 			t.Errorf("Late(%d,%d) = %v, want %v", tc.ts, tc.st, got, tc.late)
 		}
 	}
-	// Closed: end <= streamTime - grace. [0,10] closes at stream time 15.
-	if s.Closed(Window{0, 10}, 14) || !s.Closed(Window{0, 10}, 15) {
+	// Closed: end < streamTime - grace. [0,10] closes at stream time 16.
+	if s.Closed(Window{0, 10}, 15) || !s.Closed(Window{0, 10}, 16) {
 		t.Error("sliding Closed boundary wrong")
 	}
-	if s.CloseTime(Window{0, 10}) != 15 {
+	if s.CloseTime(Window{0, 10}) != 16 {
 		t.Error("sliding CloseTime wrong")
 	}
 }

@@ -209,7 +209,7 @@ func Topology() (*stream.Topology, error) {
 	orders.Filter(func(_ string, o Order) bool { return o.Amount > HighValue }).
 		To(HighValueOrdersTopic, stream.Produced[string, Order]{Key: serde.String(), Value: orderSerde})
 
-	// One repartition by customer id feeds both the count and the join.
+	// One repartition by customer id feeds the counts and the join.
 	byCustomer := stream.SelectKey(orders, func(_ string, o Order) string { return o.CustomerID }).
 		Repartition(stream.Repartitioned[string, Order]{Name: "orders-by-customer", Key: serde.String(), Value: orderSerde})
 

@@ -4,9 +4,10 @@
 // writing every session update to the topic user-sessions.
 //
 // The event time of a page view is its ts field (epoch milliseconds).
-// A view that falls within 30 minutes of two sessions merges them: the
-// merged-away sessions are written as tombstones (null values), then the
-// merged session. See README.md.
+// A view that extends a session, or falls within 30 minutes of two
+// sessions and merges them, replaces them: the replaced sessions are
+// written as tombstones (null values), then the new session. See
+// README.md.
 //
 // Run without flags it starts an embedded broker, feeds a few page views and
 // prints the sessions:

@@ -188,3 +188,27 @@ func TestApplyAndSessionize(t *testing.T) {
 		t.Error("Apply took a value that is not a session")
 	}
 }
+
+// TestSessionsBridgeClosed checks a view that bridges a closed session and
+// an open one: the store keeps sessions for Retention (24 h), so the
+// closed session is still found and merged, as in Kafka Streams (with the
+// default retention, gap + grace, it would have left the store).
+func TestSessionsBridgeClosed(t *testing.T) {
+	got, d := run(t,
+		"u1", int64(0),
+		"u1", 60*minute,
+		"u2", 95*minute, // stream time 95: 0..0 is closed (0 < 95 - 35), 60..60 is open
+		"u1", 30*minute, // within 30 minutes of both
+	)
+	check(t, got,
+		"u1 0..0=1@0",
+		"u1 60..60=1@60",
+		"u2 95..95=1@95",
+		"u1 null@0",
+		"u1 null@60",
+		"u1 0..60=3@60",
+	)
+	if n := d.Dropped("late"); n != 0 {
+		t.Errorf("%d views dropped", n)
+	}
+}
