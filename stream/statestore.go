@@ -133,14 +133,16 @@ func RestoreChangelog(info StoreInfo, s StateStore, recs []RawRecord) error {
 		}
 		return st.PutAll(kvs)
 	case table.WindowStore:
-		for _, r := range recs {
+		batch := make([]table.WindowEntry, len(recs))
+		for i, r := range recs {
 			k, start, err := SplitWindowStoreKey(r.Key)
 			if err != nil {
 				return fmt.Errorf("store %s: offset %d: %w", info.Name, r.Offset, err)
 			}
-			if err := st.Put(k, start, encodeStoreValue(r.Value, r.Timestamp)); err != nil {
-				return fmt.Errorf("store %s: %w", info.Name, err)
-			}
+			batch[i] = table.WindowEntry{Key: k, Start: start, Value: encodeStoreValue(r.Value, r.Timestamp)}
+		}
+		if err := st.PutAll(batch); err != nil {
+			return fmt.Errorf("store %s: %w", info.Name, err)
 		}
 		return nil
 	case table.SessionStore:

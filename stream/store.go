@@ -169,6 +169,17 @@ func (h *StoreHandle) write(entries []table.DirtyEntry) error {
 		}
 		return h.kv.PutAll(kvs)
 	case h.ws != nil:
+		if len(entries) > 1 {
+			batch := make([]table.WindowEntry, len(entries))
+			for i, e := range entries {
+				k, start, err := SplitWindowStoreKey(e.Key)
+				if err != nil {
+					return err
+				}
+				batch[i] = table.WindowEntry{Key: k, Start: start, Value: encodeStoreValue(e.Value, e.Timestamp)}
+			}
+			return h.ws.PutAll(batch)
+		}
 		for _, e := range entries {
 			k, start, err := SplitWindowStoreKey(e.Key)
 			if err != nil {

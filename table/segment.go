@@ -128,13 +128,41 @@ func (g *segmented) put(k []byte, t int64, v []byte) error {
 	return g.expire()
 }
 
+// putAll is put for a batch: one write to the underlying store.
+func (g *segmented) putAll(kvs []KeyValue, times []int64) error {
+	if g.closed.Load() {
+		return ErrClosed
+	}
+	obs := g.observed.Load()
+	for _, t := range times {
+		obs = max(obs, t)
+	}
+	g.observed.Store(obs)
+	lf := g.liveFrom(obs)
+	live := kvs[:0:0]
+	for i, kv := range kvs {
+		if times[i] < lf {
+			g.expired.Add(1)
+			continue
+		}
+		live = append(live, kv)
+	}
+	if len(live) > 0 {
+		if err := g.kv.PutAll(live); err != nil {
+			return err
+		}
+	}
+	return g.expire()
+}
+
 // get returns the value stored under k if its time t is live.
 func (g *segmented) get(k []byte, t int64) ([]byte, error) {
 	if g.closed.Load() {
 		return nil, ErrClosed
 	}
-	if t < g.liveFrom(g.observed.Load()) {
-		return nil, nil
+	obs := g.observed.Load()
+	if t < g.liveFrom(obs) || t > obs {
+		return nil, nil // expired, or newer than anything written
 	}
 	return g.kv.Get(k)
 }

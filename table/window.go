@@ -47,6 +47,10 @@ type WindowStore interface {
 	// Put stores value for key in the window starting at windowStart; a nil
 	// value deletes it. Writes of expired windows are skipped (nil error).
 	Put(key []byte, windowStart int64, value []byte) error
+	// PutAll writes a batch of entries (a nil Value deletes) in one write
+	// to the underlying store; writes of expired windows are skipped. The
+	// observed stream time advances to the batch's largest start first.
+	PutAll(entries []WindowEntry) error
 	// Fetch returns the value of key in the window starting at
 	// windowStart, or nil if absent or expired.
 	Fetch(key []byte, windowStart int64) ([]byte, error)
@@ -105,6 +109,20 @@ func (w windowStore) Put(key []byte, windowStart int64, value []byte) error {
 		return ErrEmptyKey
 	}
 	return w.g.put(w.g.storeKey(key, windowStart), windowStart, value)
+}
+
+// PutAll writes a batch of entries in one write.
+func (w windowStore) PutAll(entries []WindowEntry) error {
+	kvs := make([]KeyValue, len(entries))
+	starts := make([]int64, len(entries))
+	for i, e := range entries {
+		if len(e.Key) == 0 {
+			return ErrEmptyKey
+		}
+		kvs[i] = KeyValue{Key: w.g.storeKey(e.Key, e.Start), Value: e.Value}
+		starts[i] = e.Start
+	}
+	return w.g.putAll(kvs, starts)
 }
 
 func (w windowStore) Fetch(key []byte, windowStart int64) ([]byte, error) {

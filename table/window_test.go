@@ -49,6 +49,45 @@ func testWindowStore(t *testing.T, open func(t *testing.T, o SegmentOptions) Win
 			t.Fatal("empty name")
 		}
 	})
+	t.Run("PutAllMatchesPuts", func(t *testing.T) {
+		// A batch gives what the same writes one by one give, including
+		// deletes, an empty key's error and expired starts.
+		short := SegmentOptions{Retention: 100 * time.Millisecond, SegmentInterval: 10 * time.Millisecond}
+		batch := []WindowEntry{
+			{Key: []byte("a"), Start: 500, Value: []byte("1")},
+			{Key: []byte("b"), Start: 520, Value: []byte("2")},
+			{Key: []byte("a"), Start: 300, Value: []byte("old")}, // expired: 300 <= 520 - 100
+			{Key: []byte("a"), Start: 500, Value: []byte("3")},
+			{Key: []byte("b"), Start: 520, Value: nil},
+			{Key: []byte("c"), Start: 450, Value: []byte("4")},
+		}
+		one, all := open(t, short), open(t, short)
+		for _, e := range batch {
+			if err := one.Put(e.Key, e.Start, e.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := all.PutAll(batch); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []WindowStore{one, all} {
+			mustFetchW(t, s, "a", 500, []byte("3"))
+			mustFetchW(t, s, "a", 300, nil)
+			mustFetchW(t, s, "b", 520, nil)
+			mustFetchW(t, s, "c", 450, []byte("4"))
+			if got := s.ObservedStreamTime(); got != 520 {
+				t.Fatalf("observed = %d, want 520", got)
+			}
+			// A start above the observed stream time is absent.
+			mustFetchW(t, s, "a", 521, nil)
+		}
+		if all.ExpiredWrites() != 1 {
+			t.Fatalf("PutAll expired writes = %d, want 1", all.ExpiredWrites())
+		}
+		if err := all.PutAll([]WindowEntry{{Key: nil, Start: 600, Value: []byte("x")}}); !errors.Is(err, ErrEmptyKey) {
+			t.Fatalf("PutAll with an empty key = %v, want ErrEmptyKey", err)
+		}
+	})
 	t.Run("FetchRangeOrderAndInclusiveBounds", func(t *testing.T) {
 		s := open(t, long)
 		// Out of order, over several segments, with keys that share a
