@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/eddy-streams/eddy/serde"
@@ -201,19 +200,11 @@ func (t KTable[K, V]) Suppress(s Suppressed) KTable[K, V] {
 // windowOf returns a function extracting the window of a key of type K
 // when K is a window.Windowed type, or nil.
 func windowOf[K any]() func(K) window.Window {
-	typ := reflect.TypeFor[K]()
-	wt := reflect.TypeFor[window.Window]()
-	if typ.Kind() != reflect.Struct || typ.PkgPath() != wt.PkgPath() {
+	var zero K
+	if _, ok := any(zero).(interface{ Bounds() window.Window }); !ok {
 		return nil
 	}
-	f, ok := typ.FieldByName("Window")
-	if !ok || f.Type != wt || len(f.Index) != 1 {
-		return nil
-	}
-	i := f.Index[0]
-	return func(k K) window.Window {
-		return reflect.ValueOf(&k).Elem().Field(i).Interface().(window.Window)
-	}
+	return func(k K) window.Window { return any(k).(interface{ Bounds() window.Window }).Bounds() }
 }
 
 // suppressParams is what a suppression processor does, decided at build.

@@ -18,6 +18,10 @@ type Windowed[K any] struct {
 	Window Window
 }
 
+// Bounds returns w.Window. Code that only knows a key's type as a type
+// parameter reaches the window of a windowed key through it.
+func (w Windowed[K]) Bounds() Window { return w.Window }
+
 // timeWindowedSerde is the Serde built by TimeWindowedSerde.
 type timeWindowedSerde[K any] struct {
 	inner serde.Serde[K]
