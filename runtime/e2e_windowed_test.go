@@ -355,6 +355,15 @@ func ewRuntime(t *testing.T, brokers []string, appID, prefix string, wipe bool, 
 		waitCommitted(t, adm, appID, prefix+"clicks", prefix+"views")
 		storesReach(t, app.App, fmt.Sprintf("after phase %d", i+1), want.stores[i+1])
 	}
+	// The too-late click was dropped by the running worker and counted in
+	// eddy_streams_dropped_records_total{reason="late"}.
+	late := 0.0
+	for th := range max(cfg.NumStreamThreads, 1) {
+		late += metricValue(app.metrics.dropped.WithLabelValues(fmt.Sprint(th), "late"))
+	}
+	if late < 1 {
+		t.Errorf("dropped late records = %v, want at least 1 (the too-late click)", late)
+	}
 
 	// The outputs, read until they match the driver's (or the wait ends).
 	rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
