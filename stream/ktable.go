@@ -102,6 +102,7 @@ func (s *typedStore[K, V]) delete(k K, ts int64) error {
 // forwardChanges makes every write that reaches the store (at cache flush,
 // or at once without a cache) forward a Change downstream.
 func (s *typedStore[K, V]) forwardChanges(ctx *procCtx[K, Change[V]]) {
+	s.h.noOld = oldUnused(ctx.n)
 	s.h.onFlush = func(kb, vb, oldb []byte, _, ts int64) {
 		k, err := s.ks.Deserialize(s.topic, kb)
 		if err != nil {

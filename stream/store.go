@@ -67,6 +67,12 @@ type StoreHandle struct {
 	// (cache flush or write-through), with the previous value: the DSL
 	// forwards table changes from it.
 	onFlush func(key, value, old []byte, oldTS, ts int64)
+	// noOld says onFlush's listeners ignore the old value of an update
+	// (only KTable.ToStream reads the table): flushEntries then reads the
+	// store for it only for deletes, whose listeners need to know whether
+	// the key existed. Kafka's caching stores likewise read old values only
+	// when a downstream operator asks for them.
+	noOld bool
 	// held are writes made while the task's cache is handing entries to
 	// a flush listener (a cached store upstream forwarding its updates
 	// here), which the cache cannot take then. Get sees them; the task
@@ -226,11 +232,26 @@ func (h *StoreHandle) Delete(key []byte, ts int64) error { return h.Put(key, nil
 
 // flushEntries writes entries to the store, logs them and hands them to
 // onFlush: the cache's flush listener and the write-through path.
+//
+// oldUnused reports whether n's updates reach only operators that ignore
+// old values (KTable.ToStream), so its store handle may set noOld.
+func oldUnused(n *node) bool {
+	for _, c := range n.children {
+		if c.op != "toStream" {
+			return false
+		}
+	}
+	return true
+}
+
 func (h *StoreHandle) flushEntries(entries []table.DirtyEntry) error {
 	var olds [][]byte
 	if h.onFlush != nil {
 		olds = make([][]byte, len(entries))
 		for i, e := range entries {
+			if h.noOld && e.Value != nil {
+				continue
+			}
 			raw, err := h.stored(e.Key)
 			if err != nil {
 				return fmt.Errorf("store %s: %w", h.info.Name, err)

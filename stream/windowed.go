@@ -291,6 +291,7 @@ type windowAggProc[K, V, VA any] struct {
 // its windowed key.
 func (p *windowAggProc[K, V, VA]) forwardChanges() {
 	st, ctx := p.st, p.ctx
+	st.h.noOld = oldUnused(ctx.n)
 	st.h.onFlush = func(kb, vb, oldb []byte, _, ts int64) {
 		raw, start, err := SplitWindowStoreKey(kb)
 		if err != nil {
