@@ -221,6 +221,36 @@ func (s *windowTyped[K, V]) put(k K, start int64, v V, ts int64) error {
 	return s.h.PutWindow(kb, start, vb, ts)
 }
 
+// modify reads k's value in the window starting at start, and writes
+// what fn makes of it with the timestamp fn returns; the key is
+// serialized and the store key built once for both.
+func (s *windowTyped[K, V]) modify(k K, start int64, fn func(old V, oldTS int64, has bool) (V, int64)) error {
+	kb, err := s.ks.Serialize(s.topic, k)
+	if err != nil {
+		return err
+	}
+	if len(kb) == 0 {
+		return table.ErrEmptyKey
+	}
+	sk := WindowStoreKey(kb, start)
+	b, oldTS, has, err := s.h.Get(sk)
+	if err != nil {
+		return err
+	}
+	var old V
+	if has {
+		if old, err = s.vs.Deserialize(s.topic, b); err != nil {
+			return err
+		}
+	}
+	v, ts := fn(old, oldTS, has)
+	vb, err := s.vs.Serialize(s.topic, v)
+	if err != nil {
+		return err
+	}
+	return s.h.Put(sk, vb, ts)
+}
+
 // sessionTyped is typed access to a session store for the DSL's session
 // operators.
 type sessionTyped[K, V any] struct {

@@ -381,15 +381,13 @@ func (p *windowAggProc[K, V, VA]) processTime(r Record[K, V]) error {
 
 // update folds r into k's window starting at start (absent: a new one).
 func (p *windowAggProc[K, V, VA]) update(r Record[K, V], start int64) error {
-	old, oldTS, has, err := p.st.get(r.Key, start)
-	if err != nil {
-		return err
-	}
-	ts := r.Timestamp
-	if has && oldTS > ts {
-		ts = oldTS
-	}
-	return p.st.put(r.Key, start, p.fold(r.Key, r.Value, old, has), ts)
+	return p.st.modify(r.Key, start, func(old VA, oldTS int64, has bool) (VA, int64) {
+		ts := r.Timestamp
+		if has && oldTS > ts {
+			ts = oldTS
+		}
+		return p.fold(r.Key, r.Value, old, has), ts
+	})
 }
 
 // emitFinal forwards, emitting on close, the windows that closed since the

@@ -53,7 +53,11 @@ type Cache struct {
 	spaces   map[string]*cacheNamespace
 	names    []string        // registered namespaces, sorted
 	last     *cacheNamespace // the namespace last looked up
-	flushing bool            // a listener is running
+	// hit is the entry the last Get found: a read-modify-write (Get,
+	// then Put of the same key) finds it without a second map lookup. Nil
+	// when that entry may have left the cache.
+	hit      *cacheEntry
+	flushing bool // a listener is running
 }
 
 // cacheEntry is one cached key, linked into the cache's LRU list and, while
@@ -156,6 +160,7 @@ func (c *Cache) Get(ns string, key []byte) (value []byte, ts int64, found bool) 
 	}
 	c.unlinkLRU(e)
 	c.pushLRU(e)
+	c.hit = e
 	return e.value, e.ts, true
 }
 
@@ -187,7 +192,10 @@ func (c *Cache) Put(ns string, key, value []byte, ts int64) error {
 		return c.call(n, []DirtyEntry{{Key: clone(key), Value: clone(value), Timestamp: ts}})
 	}
 	v := clone(value) // nil stays nil; empty stays empty, non-nil
-	e := n.entries[string(key)]
+	e := c.hit
+	if e == nil || e.ns != n || e.key != string(key) {
+		e = n.entries[string(key)]
+	}
 	if e == nil {
 		e = &cacheEntry{ns: n, key: string(key), value: v, ts: ts}
 		n.entries[e.key] = e
@@ -235,6 +243,7 @@ func (c *Cache) evict() error {
 		}
 		c.unlinkLRU(e)
 		delete(e.ns.entries, e.key)
+		c.hit = nil
 		c.size -= e.size()
 		c.n--
 	}
@@ -333,6 +342,7 @@ func (c *Cache) Drop(ns string) {
 	}
 	c.n -= len(n.entries)
 	n.entries = make(map[string]*cacheEntry)
+	c.hit = nil
 	n.resetDirty()
 }
 
