@@ -294,3 +294,80 @@ func declareWindowedStore[K, V any](b *Builder, op, nodeName, store string, m Ma
 	b.addStore(op, nodeName, sp)
 	return m
 }
+
+// WindowStore is typed access to a window store for the Processor API:
+// Kafka Streams' WindowStore<K, V>. Declare the store with AddStateStore
+// (StoreSpec.Kind WindowKind and a Retention) and name it in Process or
+// ProcessValues. Writes take the timestamp of the record being processed
+// (the task's stream time inside a punctuator).
+type WindowStore[K, V any] struct {
+	s *windowTyped[K, V]
+}
+
+// WindowStoreOf returns typed access to the window store called name,
+// connected to the processor whose context is ctx.
+func WindowStoreOf[K, V any](ctx storeAccessor, name string, keySerde serde.Serde[K], valueSerde serde.Serde[V]) (*WindowStore[K, V], error) {
+	h, err := ctx.Store(name)
+	if err != nil {
+		return nil, err
+	}
+	if keySerde == nil || valueSerde == nil {
+		return nil, fmt.Errorf("stream: store %s: nil serde", name)
+	}
+	if err := h.need(WindowKind); err != nil {
+		return nil, err
+	}
+	return &WindowStore[K, V]{&windowTyped[K, V]{h: h, ks: keySerde, vs: valueSerde, topic: ChangelogTopic(h.t.cfg.ApplicationID, name)}}, nil
+}
+
+func (w *WindowStore[K, V]) now() int64 {
+	if ts := w.s.h.t.recordTS; ts >= 0 {
+		return ts
+	}
+	return w.s.h.t.streamTime
+}
+
+// Fetch returns k's value in the window starting at start; ok is false
+// when absent or expired.
+func (w *WindowStore[K, V]) Fetch(k K, start int64) (v V, ok bool, err error) {
+	v, _, ok, err = w.s.get(k, start)
+	return v, ok, err
+}
+
+// Put stores v as k's value in the window starting at start. A value
+// that serializes to nil deletes it; a window already expired from the
+// store is skipped.
+func (w *WindowStore[K, V]) Put(k K, start int64, v V) error { return w.s.put(k, start, v, w.now()) }
+
+// WindowValue is one typed window of a WindowStore read.
+type WindowValue[K, V any] struct {
+	Key       K
+	Start     int64 // the window start
+	Value     V
+	Timestamp int64
+}
+
+// FetchRange iterates k's windows with from <= start <= to, by start.
+func (w *WindowStore[K, V]) FetchRange(k K, from, to int64) iter.Seq2[WindowValue[K, V], error] {
+	return func(yield func(WindowValue[K, V], error) bool) {
+		kb, err := w.s.ks.Serialize(w.s.topic, k)
+		if err != nil {
+			yield(WindowValue[K, V]{}, err)
+			return
+		}
+		for e, err := range w.s.h.FetchWindows(kb, from, to) {
+			if err != nil {
+				yield(WindowValue[K, V]{}, err)
+				return
+			}
+			v, err := w.s.vs.Deserialize(w.s.topic, e.Value)
+			if err != nil {
+				yield(WindowValue[K, V]{}, err)
+				return
+			}
+			if !yield(WindowValue[K, V]{Key: k, Start: e.Start, Value: v, Timestamp: e.Timestamp}, nil) {
+				return
+			}
+		}
+	}
+}
