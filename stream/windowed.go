@@ -285,6 +285,8 @@ type windowAggProc[K, V, VA any] struct {
 	observed, lastEmit int64
 	// wrote says the sliding record being processed wrote a window.
 	wrote bool
+	// scratch holds the windows of the record being processed.
+	scratch []window.Window
 }
 
 // forwardChanges forwards every write reaching the store as a Change of
@@ -363,7 +365,8 @@ func (p *windowAggProc[K, V, VA]) processTime(r Record[K, V]) error {
 		return err
 	}
 	updated := false
-	for _, w := range p.tw.WindowsFor(r.Timestamp) {
+	p.scratch = p.tw.AppendWindowsFor(p.scratch[:0], r.Timestamp)
+	for _, w := range p.scratch {
 		if w.End <= closeTime {
 			continue
 		}

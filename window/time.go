@@ -2,6 +2,7 @@ package window
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -90,11 +91,17 @@ func (t TimeWindows) Tumbling() bool { return t.size == t.advance }
 // step by advance while they are <= ts. A negative ts belongs to no window.
 // An end that would overflow int64 is clamped to math.MaxInt64.
 func (t TimeWindows) WindowsFor(ts int64) []Window {
+	return t.AppendWindowsFor(nil, ts)
+}
+
+// AppendWindowsFor appends the windows WindowsFor returns to dst and
+// returns the extended slice, so that a caller can reuse one slice.
+func (t TimeWindows) AppendWindowsFor(dst []Window, ts int64) []Window {
 	if t.Err() != nil || ts < 0 {
-		return nil
+		return dst
 	}
 	first := max(0, ts-t.size+t.advance) / t.advance * t.advance
-	out := make([]Window, 0, (ts-first)/t.advance+1)
+	out := slices.Grow(dst, int((ts-first)/t.advance+1))
 	for start := first; start <= ts; start += t.advance {
 		out = append(out, Window{Start: start, End: addSat(start, t.size)})
 		if start > math.MaxInt64-t.advance {
