@@ -99,6 +99,25 @@ func (s *typedStore[K, V]) delete(k K, ts int64) error {
 	return s.h.Put(kb, nil, ts)
 }
 
+// decodeChange decodes the new and old value of a write reaching a store
+// (nil: absent) into a Change; ok is false when both are absent, a write
+// that changes nothing.
+func decodeChange[V any](vs serde.Serde[V], topic string, vb, oldb []byte) (c Change[V], ok bool, err error) {
+	if vb != nil {
+		if c.New, err = vs.Deserialize(topic, vb); err != nil {
+			return c, false, fmt.Errorf("decode cached value: %w", err)
+		}
+		c.HasNew = true
+	}
+	if oldb != nil {
+		if c.Old, err = vs.Deserialize(topic, oldb); err != nil {
+			return c, false, fmt.Errorf("decode old value: %w", err)
+		}
+		c.HasOld = true
+	}
+	return c, c.HasNew || c.HasOld, nil
+}
+
 // forwardChanges makes every write that reaches the store (at cache flush,
 // or at once without a cache) forward a Change downstream.
 func (s *typedStore[K, V]) forwardChanges(ctx *procCtx[K, Change[V]]) {
@@ -109,22 +128,12 @@ func (s *typedStore[K, V]) forwardChanges(ctx *procCtx[K, Change[V]]) {
 			ctx.t.handle("processing", ctx.n.name, ctx.t.cfg.Errors.proc(), fmt.Errorf("decode cached key: %w", err))
 			return
 		}
-		var c Change[V]
-		if vb != nil {
-			if c.New, err = s.vs.Deserialize(s.topic, vb); err != nil {
-				ctx.t.handle("processing", ctx.n.name, ctx.t.cfg.Errors.proc(), fmt.Errorf("decode cached value: %w", err))
-				return
-			}
-			c.HasNew = true
+		c, ok, err := decodeChange(s.vs, s.topic, vb, oldb)
+		if err != nil {
+			ctx.t.handle("processing", ctx.n.name, ctx.t.cfg.Errors.proc(), err)
+			return
 		}
-		if oldb != nil {
-			if c.Old, err = s.vs.Deserialize(s.topic, oldb); err != nil {
-				ctx.t.handle("processing", ctx.n.name, ctx.t.cfg.Errors.proc(), fmt.Errorf("decode old value: %w", err))
-				return
-			}
-			c.HasOld = true
-		}
-		if !c.HasNew && !c.HasOld {
+		if !ok {
 			return // deleting an absent key changes nothing
 		}
 		ctx.Forward(Record[K, Change[V]]{Key: k, Value: c, Timestamp: ts})

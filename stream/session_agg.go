@@ -451,22 +451,12 @@ func (p *sessionAggProc[K, V, VA]) forwardUpdate(key, value, old []byte, _, _ in
 		fail("decode session key", err)
 		return
 	}
-	var c Change[VA]
-	if value != nil {
-		if c.New, err = p.st.vs.Deserialize(p.st.topic, value); err != nil {
-			fail("decode session aggregate", err)
-			return
-		}
-		c.HasNew = true
+	c, ok, err := decodeChange(p.st.vs, p.st.topic, value, old)
+	if err != nil {
+		fail("session aggregate", err)
+		return
 	}
-	if old != nil {
-		if c.Old, err = p.st.vs.Deserialize(p.st.topic, old); err != nil {
-			fail("decode old session aggregate", err)
-			return
-		}
-		c.HasOld = true
-	}
-	if !c.HasNew && !c.HasOld {
+	if !ok {
 		return // removing an absent session changes nothing
 	}
 	ctx.Forward(Record[window.Windowed[K], Change[VA]]{

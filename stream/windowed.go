@@ -305,22 +305,12 @@ func (p *windowAggProc[K, V, VA]) forwardChanges() {
 			ctx.t.handle("processing", ctx.n.name, ctx.t.cfg.Errors.proc(), fmt.Errorf("decode cached key: %w", err))
 			return
 		}
-		var c Change[VA]
-		if vb != nil {
-			if c.New, err = st.vs.Deserialize(st.topic, vb); err != nil {
-				ctx.t.handle("processing", ctx.n.name, ctx.t.cfg.Errors.proc(), fmt.Errorf("decode cached value: %w", err))
-				return
-			}
-			c.HasNew = true
+		c, ok, err := decodeChange(st.vs, st.topic, vb, oldb)
+		if err != nil {
+			ctx.t.handle("processing", ctx.n.name, ctx.t.cfg.Errors.proc(), err)
+			return
 		}
-		if oldb != nil {
-			if c.Old, err = st.vs.Deserialize(st.topic, oldb); err != nil {
-				ctx.t.handle("processing", ctx.n.name, ctx.t.cfg.Errors.proc(), fmt.Errorf("decode old value: %w", err))
-				return
-			}
-			c.HasOld = true
-		}
-		if !c.HasNew && !c.HasOld {
+		if !ok {
 			return
 		}
 		ctx.Forward(Record[window.Windowed[K], Change[VA]]{Key: window.Windowed[K]{Key: k, Window: p.geo.window(start)}, Value: c, Timestamp: ts})
