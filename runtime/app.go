@@ -99,11 +99,6 @@ func New(top *stream.Topology, cfg Config) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Guarantee == ExactlyOnce {
-		// TODO(issue 6): exactly-once (transactional producer per thread,
-		// read_committed, offsets in the transaction).
-		return nil, fmt.Errorf("%w: guarantee %q (use %q for now)", ErrNotImplemented, ExactlyOnce, AtLeastOnce)
-	}
 	p, err := newPlan(top, cfg.ApplicationID)
 	if err != nil {
 		return nil, err
@@ -413,7 +408,7 @@ func (a *App) listOffsets(ctx context.Context, tps []table.TopicPartition) (star
 	for _, q := range []struct {
 		list func(context.Context, ...string) (kadm.ListedOffsets, error)
 		into map[table.TopicPartition]int64
-	}{{a.adm.ListStartOffsets, start}, {a.adm.ListEndOffsets, end}} {
+	}{{a.adm.ListStartOffsets, start}, {a.listEnd, end}} {
 		lo, err := q.list(ctx, topics...)
 		if err != nil {
 			return nil, nil, err
@@ -430,6 +425,22 @@ func (a *App) listOffsets(ctx context.Context, tps []table.TopicPartition) (star
 		}
 	}
 	return start, end, nil
+}
+
+// listEnd lists end offsets: under exactly-once the last stable offsets
+// (read_committed: a transaction still open is not waited for), else the
+// high watermarks.
+func (a *App) listEnd(ctx context.Context, topics ...string) (kadm.ListedOffsets, error) {
+	if a.cfg.Guarantee == ExactlyOnce {
+		return a.adm.ListCommittedOffsets(ctx, topics...)
+	}
+	return a.adm.ListEndOffsets(ctx, topics...)
+}
+
+// badgerOptions are the options of the stores the worker opens:
+// transactional under exactly-once.
+func (a *App) badgerOptions() table.BadgerOptions {
+	return table.BadgerOptions{Logger: a.cfg.Logger, Transactional: a.cfg.Guarantee == ExactlyOnce}
 }
 
 // partitions returns topic's partition count (cached).

@@ -164,6 +164,11 @@ func newGlobalThread(ctx context.Context, a *App) (*globalThread, error) {
 		kgo.FetchMaxBytes(fetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Transaction markers move the position past them (see apply).
+		kgo.KeepControlRecords(),
+	}
+	if a.cfg.Guarantee == ExactlyOnce {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	cl, err := kgo.NewClient(append(opts, a.cfg.ClientOptions...)...)
 	if err != nil {
@@ -292,19 +297,26 @@ func (g *globalThread) apply(f kgo.Fetches) error {
 		}
 		tp := table.TopicPartition{Topic: p.Topic, Partition: p.Partition}
 		raws := make([]stream.RawRecord, 0, len(p.Records))
+		last := int64(-1)
 		for _, r := range p.Records {
 			if r.Offset < g.pos[tp] {
 				continue
 			}
+			last = r.Offset
+			if isControl(r) {
+				continue
+			}
 			raws = append(raws, rawRecord(r))
 		}
-		if len(raws) == 0 {
+		if last < 0 {
 			return
 		}
-		if err = g.task.Apply(raws...); err != nil {
-			return
+		if len(raws) > 0 {
+			if err = g.task.Apply(raws...); err != nil {
+				return
+			}
 		}
-		g.pos[tp] = raws[len(raws)-1].Offset + 1
+		g.pos[tp] = last + 1
 		store := g.topicStore[tp.Topic].Name
 		if g.end != nil {
 			var n float64
@@ -393,7 +405,7 @@ func (g *globalThread) store(name string) *stream.StoreHandle {
 type globalEnv struct{ g *globalThread }
 
 func (e globalEnv) OpenStore(info stream.StoreInfo) (stream.StateStore, error) {
-	return stream.OpenStateStore(info, filepath.Join(e.g.dir, info.Name), table.BadgerOptions{Logger: e.g.app.cfg.Logger})
+	return stream.OpenStateStore(info, filepath.Join(e.g.dir, info.Name), e.g.app.badgerOptions())
 }
 
 // Send produces a dead-letter record of an undecodable global record; it

@@ -83,6 +83,9 @@ func testConfig(t *testing.T, app string, brokers []string) Config {
 		kgo.RebalanceTimeout(10 * time.Second),
 		kgo.FetchMaxWait(200 * time.Millisecond),
 	}
+	if os.Getenv("EDDY_NO_SESSIONS") != "" {
+		cfg.ClientOptions = append(cfg.ClientOptions, kgo.DisableFetchSessions())
+	}
 	return cfg
 }
 

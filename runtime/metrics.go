@@ -22,6 +22,8 @@ type metrics struct {
 	activeTasks      *prometheus.GaugeVec
 	standbyTasks     *prometheus.GaugeVec
 	rebalances       *prometheus.CounterVec
+	txnCommits       *prometheus.CounterVec
+	txnAborts        *prometheus.CounterVec
 }
 
 const metricPrefix = "eddy_streams_"
@@ -57,6 +59,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Standby tasks owned by the stream thread."}, []string{"thread"}),
 		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricPrefix + "rebalances_total",
 			Help: "Assignments the stream thread received."}, []string{"thread"}),
+		txnCommits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricPrefix + "transactions_committed_total",
+			Help: "Exactly-once: transactions the stream thread committed."}, []string{"thread"}),
+		txnAborts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricPrefix + "transactions_aborted_total",
+			Help: "Exactly-once: transactions the stream thread aborted, rewinding its tasks to the last commit."}, []string{"thread"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -103,5 +109,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	reuse(&m.activeTasks, m.activeTasks)
 	reuse(&m.standbyTasks, m.standbyTasks)
 	reuse(&m.rebalances, m.rebalances)
+	reuse(&m.txnCommits, m.txnCommits)
+	reuse(&m.txnAborts, m.txnAborts)
 	return m, err
 }

@@ -172,7 +172,7 @@ func (ts *taskState) open(a *App, start, end map[table.TopicPartition]int64) err
 			}
 			ts.pos[tp] = p
 		}
-		st, err := stream.OpenStateStore(info, dir, table.BadgerOptions{Logger: a.cfg.Logger})
+		st, err := stream.OpenStateStore(info, dir, a.badgerOptions())
 		if err != nil {
 			ts.closeStores()
 			return fmt.Errorf("runtime: task %s: %w", ts.id, err)

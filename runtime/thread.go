@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -119,6 +120,14 @@ type thread struct {
 	acked    map[table.TopicPartition]int64 // changelog: last acked offset + 1
 	prodErrs []prodErr
 
+	// Exactly-once: eos is set for the thread's life; inTxn (loop only)
+	// when a transaction is begun; txnAcked counts the records of the
+	// transaction acknowledged (any goroutine).
+	eos      bool
+	txnID    string
+	inTxn    bool
+	txnAcked atomic.Int64
+
 	// Owned by the loop: the send path's caches.
 	lastTopic    string
 	lastTopicSet bool
@@ -154,6 +163,7 @@ func newThread(a *App, idx int) (*thread, error) {
 		lag:       map[table.TopicPartition]int64{},
 		committed: map[table.TopicPartition]int64{},
 		acked:     map[table.TopicPartition]int64{},
+		eos:       a.cfg.Guarantee == ExactlyOnce,
 	}
 	t.bal = &balancer{app: a, thread: idx}
 	m := a.metrics
@@ -191,6 +201,10 @@ func newThread(a *App, idx int) (*thread, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(partitioner{kgo.StickyKeyPartitioner(nil)}),
 	}
+	if t.eos {
+		t.txnID = transactionalID(a, idx)
+		opts = append(opts, eosClientOpts(a, idx)...)
+	}
 	cl, err := kgo.NewClient(append(opts, a.cfg.ClientOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: thread %d client: %w", idx, err)
@@ -203,6 +217,13 @@ func newThread(a *App, idx int) (*thread, error) {
 		kgo.FetchMaxWait(fetchMaxWait),
 		kgo.FetchMaxBytes(fetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
+		// Transaction markers advance the restore position (they are
+		// skipped, not applied): a changelog written in transactions
+		// ends with one.
+		kgo.KeepControlRecords(),
+	}
+	if t.eos {
+		ropts = append(ropts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	rcl, err := kgo.NewClient(append(ropts, a.cfg.ClientOptions...)...)
 	if err != nil {
@@ -257,6 +278,9 @@ func (t *thread) run(ctx context.Context) (err error) {
 		if err := t.serveRequests(); err != nil {
 			return err
 		}
+		if err := t.beginTxn(); err != nil {
+			return err
+		}
 		if err := t.initTasks(ctx); err != nil {
 			return err
 		}
@@ -278,6 +302,9 @@ func (t *thread) run(ctx context.Context) (err error) {
 			return err
 		}
 		t.handOff()
+		if t.eos && !commitNow && t.uncommittedBytes() > maxUncommittedBytes {
+			commitNow = true
+		}
 		if commitNow || time.Since(t.lastCommit) >= t.app.cfg.CommitInterval {
 			if err := t.commit(); err != nil {
 				return err
@@ -306,6 +333,9 @@ func (t *thread) stop() {
 // every task cleanly.
 func (t *thread) shutdown() error {
 	t.log.Info("stream thread shutting down")
+	if err := t.beginTxn(); err != nil {
+		return err
+	}
 	for _, id := range t.order {
 		if err := t.drain(t.active[id]); err != nil {
 			return err
@@ -417,6 +447,9 @@ func (t *thread) handle(kind reqKind) error {
 // partition is revoked): the running tasks process what they buffered and
 // commit, then wait suspended for the new assignment.
 func (t *thread) onRevoked() error {
+	if err := t.beginTxn(); err != nil {
+		return err
+	}
 	for _, id := range t.order {
 		if err := t.drain(t.active[id]); err != nil {
 			return err
@@ -762,6 +795,10 @@ func (t *thread) applyRestored(f kgo.Fetches) (int, error) {
 		if ts == nil || r.Offset < ts.pos[tp] {
 			return
 		}
+		if isControl(r) {
+			ts.pos[tp] = r.Offset + 1
+			return
+		}
 		k := key{ts, ts.logged[tp]}
 		if _, ok := batches[k]; !ok {
 			keys = append(keys, k)
@@ -773,6 +810,13 @@ func (t *thread) applyRestored(f kgo.Fetches) (int, error) {
 		recs := batches[k]
 		if err := stream.RestoreChangelog(k.ts.info(k.store), k.ts.stores[k.store], recs); err != nil {
 			return 0, fmt.Errorf("runtime: task %s: restore store %s: %w", k.ts.id, k.store, err)
+		}
+		if t.eos {
+			// Restored records are committed ones: a transactional store
+			// takes them at once instead of holding them in memory.
+			if err := k.ts.stores[k.store].Flush(); err != nil {
+				return 0, fmt.Errorf("runtime: task %s: restore store %s: %w", k.ts.id, k.store, err)
+			}
 		}
 		n := float64(len(recs))
 		t.app.metrics.restored.WithLabelValues(k.store).Add(n)
@@ -808,7 +852,8 @@ func (t *thread) startTask(ts *taskState) error {
 			Processed: func(d time.Duration) { t.mLatency.Observe(d.Seconds()) },
 			Lateness:  func(_ string, d time.Duration) { t.mLateness.Observe(d.Seconds()) },
 		},
-		GlobalStores: globals,
+		GlobalStores:    globals,
+		DeferStoreFlush: t.eos,
 	})
 	if err != nil {
 		return err
@@ -1133,6 +1178,9 @@ func newSender(t *thread, id stream.TaskID) *sender {
 			t.ackMu.Unlock()
 			return
 		}
+		if t.eos {
+			t.txnAcked.Add(1)
+		}
 		t.releaseRecord(r)
 	}
 	s.onLogAck = func(r *kgo.Record, err error) {
@@ -1147,6 +1195,9 @@ func newSender(t *thread, id stream.TaskID) *sender {
 			t.acked[tp] = r.Offset + 1
 		}
 		t.ackMu.Unlock()
+		if t.eos {
+			t.txnAcked.Add(1)
+		}
 		t.releaseRecord(r)
 	}
 	return s
@@ -1361,6 +1412,9 @@ func (t *thread) checkProduction() error {
 // changelogs and downstream), wait until the producer has every record
 // acknowledged, write the checkpoints, then commit the input offsets.
 func (t *thread) commit() error {
+	if t.eos {
+		return t.commitEOS()
+	}
 	start := time.Now()
 	t.lastCommit = start
 	var running []*taskState
@@ -1406,6 +1460,23 @@ func (t *thread) commit() error {
 			t.app.metrics.storeEntries.WithLabelValues(name, ts.id.String()).Set(float64(kv.ApproximateNumEntries()))
 		}
 	}
+	if err := t.checkpointStandbys(); err != nil {
+		return err
+	}
+	if offsets := t.offsetsToCommit(running); len(offsets) > 0 {
+		if err := t.commitOffsetsPlain(offsets); err != nil {
+			// The group is rebalancing or moved on: the revoke (or lost)
+			// callback follows and settles the tasks.
+			t.log.Warn("offset commit failed", "err", err)
+		}
+	}
+	t.mCommit.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// checkpointStandbys makes the standbys' stores durable and checkpoints
+// them when their positions moved.
+func (t *thread) checkpointStandbys() error {
 	for _, ts := range t.standby {
 		if ts.phase == phaseStandby && ts.checkpointDirty() {
 			if err := ts.flushStores(); err != nil {
@@ -1416,10 +1487,16 @@ func (t *thread) commit() error {
 			}
 		}
 	}
+	return nil
+}
+
+// offsetsToCommit returns the running tasks' input offsets that moved
+// since the last commit.
+func (t *thread) offsetsToCommit(running []*taskState) map[string]map[int32]kgo.EpochOffset {
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, ts := range running {
 		for tp, o := range ts.task.CommitOffsets() {
-			if t.committed[tp] == o {
+			if c, ok := t.committed[tp]; ok && c == o {
 				continue
 			}
 			if offsets[tp.Topic] == nil {
@@ -1428,35 +1505,33 @@ func (t *thread) commit() error {
 			offsets[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
 		}
 	}
-	if len(offsets) > 0 {
-		var cerr error
-		cctx, ccancel := context.WithTimeout(context.Background(), opTimeout)
-		t.cl.CommitOffsetsSync(cctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			if err != nil {
-				cerr = err
-				return
-			}
-			for _, rt := range resp.Topics {
-				for _, rp := range rt.Partitions {
-					if e := kerr.ErrorForCode(rp.ErrorCode); e != nil {
-						cerr = e
-						continue
-					}
-					if o, ok := offsets[rt.Topic][rp.Partition]; ok {
-						t.committed[table.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}] = o.Offset
-					}
+	return offsets
+}
+
+// commitOffsetsPlain commits offsets outside a transaction (OffsetCommit,
+// with the member's generation) and records the committed ones.
+func (t *thread) commitOffsetsPlain(offsets map[string]map[int32]kgo.EpochOffset) error {
+	var cerr error
+	cctx, ccancel := context.WithTimeout(context.Background(), opTimeout)
+	defer ccancel()
+	t.cl.CommitOffsetsSync(cctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if e := kerr.ErrorForCode(rp.ErrorCode); e != nil {
+					cerr = e
+					continue
+				}
+				if o, ok := offsets[rt.Topic][rp.Partition]; ok {
+					t.committed[table.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}] = o.Offset
 				}
 			}
-		})
-		ccancel()
-		if cerr != nil {
-			// The group is rebalancing or moved on: the revoke (or lost)
-			// callback follows and settles the tasks.
-			t.log.Warn("offset commit failed", "err", cerr)
 		}
-	}
-	t.mCommit.Observe(time.Since(start).Seconds())
-	return nil
+	})
+	return cerr
 }
 
 // ---- helpers ----

@@ -72,6 +72,11 @@ type TaskConfig struct {
 	// Topology.GlobalStores and GlobalTask.Store), which the task only
 	// reads; nil when the topology has no global tables.
 	GlobalStores func(name string) *StoreHandle
+	// DeferStoreFlush makes Flush leave the stores' own Flush to the
+	// caller. The runtime sets it under exactly-once: its transactional
+	// stores must take a commit's writes only after the transaction
+	// committed.
+	DeferStoreFlush bool
 }
 
 // Task runs one sub-topology for one partition: Kafka Streams' StreamTask.
@@ -378,7 +383,8 @@ func (t *Task) CommitRequested() bool {
 }
 
 // Flush flushes the record cache (writing stores and changelogs and
-// forwarding cached updates downstream) and then the stores. The runtime
+// forwarding cached updates downstream) and then the stores (unless
+// TaskConfig.DeferStoreFlush). The runtime
 // calls it before it commits; after Flush the caller flushes its producer,
 // writes checkpoints and commits CommitOffsets.
 func (t *Task) Flush() error {
@@ -400,6 +406,9 @@ func (t *Task) Flush() error {
 		if t.fatal != nil {
 			return t.fatal
 		}
+	}
+	if t.cfg.DeferStoreFlush {
+		return nil
 	}
 	for _, h := range t.stores {
 		if err := h.st.Flush(); err != nil {

@@ -1,6 +1,7 @@
 package table
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"iter"
@@ -10,6 +11,7 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/google/btree"
 )
 
 // Memory budget of one BadgerStore; see "Memory budget" in the package doc.
@@ -30,15 +32,40 @@ type BadgerOptions struct {
 	// SyncWrites makes every write fsync before it returns. Default false:
 	// durability comes from the changelog, and Flush syncs at commit.
 	SyncWrites bool
+	// Transactional holds every write in memory until Flush, for
+	// exactly-once processing (the idea of Kafka's KIP-892). Put, PutAll
+	// and Delete, and the deletes of expired segments in window and session
+	// stores, go to an in-memory overlay instead of badger; reads see the
+	// overlay over badger. Flush writes the overlay to badger and syncs;
+	// Close without Flush discards it, which is the rollback. Default
+	// false: every write goes to badger at once. See "Transactional stores"
+	// in the package doc.
+	Transactional bool
+}
+
+// Uncommitted is implemented by stores that hold writes in memory until
+// Flush: the badger stores opened with BadgerOptions.Transactional, and
+// the window and session stores built on them. UncommittedBytes returns
+// the approximate size, in bytes of keys and values, of the writes not yet
+// flushed (0 when the store is not transactional), so a runtime can commit
+// early when they grow large. It is safe to call concurrently with the
+// writer.
+type Uncommitted interface {
+	UncommittedBytes() int64
 }
 
 // BadgerStore is a persistent KeyValueStore backed by badger, sized for one
 // instance per task (see the package doc for the memory budget).
 //
-// Put, Delete and PutAll each commit one badger transaction; PutAll splits
-// into several transactions when it exceeds badger's transaction size, so it
-// is atomic for readers only up to that size. Iterators read a badger
-// snapshot.
+// By default Put, Delete and PutAll each commit one badger transaction;
+// PutAll splits into several transactions when it exceeds badger's
+// transaction size, so it is atomic for readers only up to that size.
+// Iterators read a badger snapshot.
+//
+// A transactional store (BadgerOptions.Transactional) keeps its writes in
+// an in-memory overlay until Flush, and Close without Flush discards them;
+// there PutAll is atomic for readers whatever its size. See "Transactional
+// stores" in the package doc.
 type BadgerStore struct {
 	name   string
 	db     *badger.DB
@@ -46,9 +73,24 @@ type BadgerStore struct {
 	closed atomic.Bool
 	once   sync.Once
 	err    error
+
+	// Transactional stores only. txn never changes after open. mu guards
+	// the overlay pointer and the tree: readers Get under the read lock and
+	// snapshot (Clone) under the write lock, since Clone changes the tree's
+	// copy-on-write state; the writer reads under the read lock and
+	// changes under the write lock. A nil Value in ov is a pending delete.
+	txn     bool
+	mu      sync.RWMutex
+	ov      *btree.BTreeG[KeyValue]
+	pending atomic.Int64 // bytes of keys and values in ov
 }
 
-var _ KeyValueStore = (*BadgerStore)(nil)
+var (
+	_ KeyValueStore = (*BadgerStore)(nil)
+	_ Uncommitted   = (*BadgerStore)(nil)
+)
+
+func newOverlay() *btree.BTreeG[KeyValue] { return btree.NewG(32, lessKV) }
 
 // badgerOptions returns the memory-bounded badger options for dir.
 func badgerOptions(dir string, o BadgerOptions) badger.Options {
@@ -81,7 +123,10 @@ func OpenBadger(name, dir string, o BadgerOptions) (*BadgerStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("table: open badger store %q in %s: %w", name, dir, err)
 	}
-	s := &BadgerStore{name: name, db: db}
+	s := &BadgerStore{name: name, db: db, txn: o.Transactional}
+	if s.txn {
+		s.ov = newOverlay()
+	}
 	// Count keys once at open (keys only, no value reads).
 	var n int64
 	err = db.View(func(txn *badger.Txn) error {
@@ -110,6 +155,17 @@ func (s *BadgerStore) Get(key []byte) ([]byte, error) {
 	}
 	if s.closed.Load() {
 		return nil, ErrClosed
+	}
+	if s.txn {
+		s.mu.RLock()
+		kv, ok := s.ov.Get(KeyValue{Key: key})
+		s.mu.RUnlock()
+		if ok {
+			return clone(kv.Value), nil // nil for a pending delete
+		}
+		// Not in the overlay: badger holds the value. A Flush between the
+		// two reads writes only keys that were in the overlay, so the
+		// value read is the key's value at one moment of this call.
 	}
 	var v []byte
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -184,6 +240,9 @@ func (s *BadgerStore) PutAll(entries []KeyValue) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	if s.txn {
+		return s.putOverlay(entries)
+	}
 	for len(entries) > 0 {
 		txn := s.db.NewTransaction(true)
 		var delta int64
@@ -216,6 +275,17 @@ func (s *BadgerStore) Delete(key []byte) ([]byte, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
+	if s.txn {
+		old, err := s.Get(key)
+		if err != nil || old == nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.setOverlay(KeyValue{Key: clone(key)})
+		s.mu.Unlock()
+		s.count.Add(-1)
+		return old, nil
+	}
 	var old []byte
 	err := s.db.Update(func(txn *badger.Txn) error {
 		var err error
@@ -241,6 +311,10 @@ func (s *BadgerStore) Range(from, to []byte) iter.Seq2[KeyValue, error] {
 		}
 		if s.closed.Load() {
 			yield(KeyValue{}, ErrClosed)
+			return
+		}
+		if s.txn {
+			s.rangeOverlay(from, to, yield)
 			return
 		}
 		txn := s.db.NewTransaction(false)
@@ -278,24 +352,205 @@ func (s *BadgerStore) Range(from, to []byte) iter.Seq2[KeyValue, error] {
 func (s *BadgerStore) All() iter.Seq2[KeyValue, error] { return s.Range(nil, nil) }
 
 // ApproximateNumEntries returns the number of keys, counted at open and
-// maintained by every write.
+// maintained by every write. In a transactional store it counts the keys
+// readers see (overlay over badger); it is exact unless a Flush failed.
 func (s *BadgerStore) ApproximateNumEntries() int64 { return s.count.Load() }
 
 // Flush syncs badger's memtable and value log writes to disk.
+//
+// A transactional store first writes its overlay to badger (in as many
+// badger transactions as it needs), syncs, then empties the overlay.
+// Readers see the same contents throughout. If writing fails, Flush
+// returns the error and the overlay stays; badger then holds part of it.
 func (s *BadgerStore) Flush() error {
 	if s.closed.Load() {
 		return ErrClosed
+	}
+	if s.txn {
+		return s.flushOverlay()
 	}
 	return mapErr(s.db.Sync())
 }
 
 // Close closes badger; it is idempotent and returns the first close error.
+// A transactional store discards the writes made since the last Flush:
+// Close without Flush is the rollback.
 func (s *BadgerStore) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		s.err = s.db.Close()
+		if s.txn {
+			s.mu.Lock()
+			s.ov = newOverlay()
+			s.mu.Unlock()
+			s.pending.Store(0)
+		}
 	})
 	return s.err
+}
+
+// UncommittedBytes returns the size of the keys and values written since
+// the last Flush, counting a delete as its key (0 unless transactional).
+func (s *BadgerStore) UncommittedBytes() int64 { return s.pending.Load() }
+
+// setOverlay puts e (owned by the overlay from now on) into the overlay and
+// updates the pending bytes; the caller holds s.mu for writing.
+func (s *BadgerStore) setOverlay(e KeyValue) {
+	n := int64(len(e.Key) + len(e.Value))
+	if old, ok := s.ov.ReplaceOrInsert(e); ok {
+		n -= int64(len(old.Key) + len(old.Value))
+	}
+	s.pending.Add(n)
+}
+
+// putOverlay is PutAll for a transactional store: the entries go into the
+// overlay under one lock, so readers see the batch entirely or not at all.
+// The key count follows what readers see: whether a key existed is read
+// from the overlay, else from badger (keys only).
+func (s *BadgerStore) putOverlay(entries []KeyValue) error {
+	// 1. Which keys the overlay lacks (only this goroutine changes it).
+	inBadger := make([]bool, len(entries))
+	need := 0
+	s.mu.RLock()
+	for i, e := range entries {
+		if _, ok := s.ov.Get(KeyValue{Key: e.Key}); !ok {
+			inBadger[i] = true // to check
+			need++
+		}
+	}
+	s.mu.RUnlock()
+	// 2. Whether badger holds those, outside the lock.
+	if need > 0 {
+		err := s.db.View(func(txn *badger.Txn) error {
+			for i, e := range entries {
+				if !inBadger[i] {
+					continue
+				}
+				_, err := txn.Get(e.Key)
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					inBadger[i] = false
+				} else if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return mapErr(err)
+		}
+	}
+	// 3. Apply in order; a repeated key finds its earlier entry in the
+	// overlay.
+	var delta int64
+	s.mu.Lock()
+	for i, e := range entries {
+		existed := inBadger[i]
+		if old, ok := s.ov.Get(KeyValue{Key: e.Key}); ok {
+			existed = old.Value != nil
+		}
+		switch {
+		case e.Value == nil && !existed:
+			continue // nothing to delete
+		case e.Value == nil:
+			delta--
+		case !existed:
+			delta++
+		}
+		s.setOverlay(KeyValue{Key: clone(e.Key), Value: clone(e.Value)})
+	}
+	s.mu.Unlock()
+	s.count.Add(delta)
+	return nil
+}
+
+// deleteOverlay records deletes of keys that readers currently see (the
+// caller read them from a snapshot): no existence checks.
+func (s *BadgerStore) deleteOverlay(keys [][]byte) {
+	s.mu.Lock()
+	for _, k := range keys {
+		s.setOverlay(KeyValue{Key: clone(k)})
+	}
+	s.mu.Unlock()
+	s.count.Add(-int64(len(keys)))
+}
+
+// flushOverlay writes the overlay to badger as blind sets and deletes (the
+// key count already follows the overlay), syncs, then empties the overlay.
+// Only the writer changes the overlay, so it is read through a snapshot
+// without holding the lock while badger writes.
+func (s *BadgerStore) flushOverlay() error {
+	s.mu.Lock()
+	snap := s.ov.Clone()
+	s.mu.Unlock()
+	if snap.Len() > 0 {
+		// A WriteBatch commits a new transaction whenever one would
+		// exceed badger's transaction size.
+		wb := s.db.NewWriteBatch()
+		defer wb.Cancel()
+		var err error
+		snap.Ascend(func(e KeyValue) bool {
+			if e.Value == nil {
+				err = wb.Delete(e.Key)
+			} else {
+				err = wb.Set(e.Key, e.Value)
+			}
+			return err == nil
+		})
+		if err == nil {
+			err = wb.Flush()
+		}
+		if err != nil {
+			return fmt.Errorf("table: flush store %q: %w", s.name, mapErr(err))
+		}
+	}
+	if err := s.db.Sync(); err != nil {
+		return mapErr(err)
+	}
+	// Badger now holds what the overlay shadowed: readers see the same
+	// contents with or without it.
+	s.mu.Lock()
+	s.ov = newOverlay()
+	s.mu.Unlock()
+	s.pending.Store(0)
+	return nil
+}
+
+// view returns a read snapshot: a badger transaction and, for a
+// transactional store, a clone of the overlay, taken together under the
+// lock so that no Flush empties the overlay between the two. (While a
+// Flush writes badger the overlay still holds every key it writes, so
+// overlay over badger reads the same at any point of it.)
+func (s *BadgerStore) view() (badgerView, error) {
+	if s.closed.Load() {
+		return badgerView{}, ErrClosed
+	}
+	if !s.txn {
+		return badgerView{txn: s.db.NewTransaction(false)}, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return badgerView{txn: s.db.NewTransaction(false), ov: s.ov.Clone()}, nil
+}
+
+// rangeOverlay is Range for a transactional store.
+func (s *BadgerStore) rangeOverlay(from, to []byte, yield func(KeyValue, error) bool) {
+	v, err := s.view()
+	if err != nil {
+		yield(KeyValue{}, err)
+		return
+	}
+	defer v.release()
+	v.merge(from, to, func(k []byte, val func() ([]byte, error)) bool {
+		if afterTo(k, to) {
+			return false
+		}
+		value, err := val()
+		if err != nil {
+			yield(KeyValue{}, mapErr(err))
+			return false
+		}
+		return yield(KeyValue{Key: bytes.Clone(k), Value: value}, nil)
+	})
 }
 
 // slogBadger adapts a *slog.Logger to badger.Logger.

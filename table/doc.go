@@ -105,6 +105,45 @@
 // checkpoint is written. The changelog topic is the
 // source of truth; a store is a cache of it.
 //
+// # Transactional stores
+//
+// Under exactly-once processing a store must not keep writes whose Kafka
+// transaction aborted: after a crash the checkpoint and the store would
+// disagree with the committed changelog. With BadgerOptions.Transactional
+// (the idea of Kafka's KIP-892) a BadgerStore, and a window or session
+// store opened with it, keeps every write in an in-memory overlay, a
+// B-tree in which a nil value is a pending delete. Put, PutAll and Delete
+// go to the overlay, and so do the deletes of expired segments. Reads (Get,
+// Range, All and the window and session fetches) see the overlay over
+// badger: an overlay entry replaces badger's value of its key, a pending
+// delete hides it. An iterator snapshots both together (the overlay by a
+// copy-on-write clone), so it reads one consistent state even across a
+// Flush.
+//
+//   - Flush writes the overlay to badger (in as many badger transactions as
+//     it takes), syncs, and empties the overlay. Call it only after the
+//     Kafka transaction committed, then write the checkpoint. If writing
+//     fails, Flush returns the error with part of the overlay written: the
+//     task must then fail and be restored from its changelog.
+//   - Close without Flush DISCARDS the overlay: that is the rollback after
+//     an abort, and what a crash does. A store reopened after either holds
+//     exactly what the last Flush wrote.
+//   - UncommittedBytes (the Uncommitted interface, implemented by the badger
+//     store and by the window and session stores) reports the overlay's
+//     size in bytes of keys and values, so the runtime can commit early
+//     before it grows too large; the overlay lives in the Go heap, outside
+//     the memory budget below.
+//   - ApproximateNumEntries counts the keys readers see, overlay included
+//     (a write checks whether its key existed, in the overlay or else in
+//     badger); it stays exact unless a Flush failed.
+//
+// Interactive queries on a transactional store see uncommitted writes, as
+// in Kafka Streams under exactly-once before KIP-892's read-committed
+// queries. The one writer and any number of readers share the overlay
+// under a read-write lock: Get takes the read lock; an iterator takes the
+// write lock only to clone. A store that is not transactional takes no
+// lock and writes badger at once, as before.
+//
 // # Record cache
 //
 // Cache is Kafka Streams' record cache: it holds recent writes of a task's

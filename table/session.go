@@ -70,6 +70,8 @@ type SessionStore interface {
 // stored keys [segment(end)][key][end][start].
 type sessionStore struct{ g *segmented }
 
+var _ Uncommitted = sessionStore{}
+
 // NewInMemorySessionStore returns an empty in-memory SessionStore called
 // name.
 func NewInMemorySessionStore(name string, o SegmentOptions) (SessionStore, error) {
@@ -160,3 +162,7 @@ func (s sessionStore) ExpiredWrites() int64         { return s.g.expired.Load() 
 func (s sessionStore) ApproximateNumEntries() int64 { return s.g.kv.ApproximateNumEntries() }
 func (s sessionStore) Flush() error                 { return s.g.flush() }
 func (s sessionStore) Close() error                 { return s.g.close() }
+
+// UncommittedBytes returns the bytes written since the last Flush that a
+// transactional badger store holds in memory (0 otherwise).
+func (s sessionStore) UncommittedBytes() int64 { return s.g.uncommittedBytes() }

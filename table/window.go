@@ -80,6 +80,8 @@ type WindowStore interface {
 // stored keys [segment(start)][key][start].
 type windowStore struct{ g *segmented }
 
+var _ Uncommitted = windowStore{}
+
 // NewInMemoryWindowStore returns an empty in-memory WindowStore called name,
 // held in one B-tree ordered like the badger layout.
 func NewInMemoryWindowStore(name string, o SegmentOptions) (WindowStore, error) {
@@ -167,3 +169,7 @@ func (w windowStore) ExpiredWrites() int64         { return w.g.expired.Load() }
 func (w windowStore) ApproximateNumEntries() int64 { return w.g.kv.ApproximateNumEntries() }
 func (w windowStore) Flush() error                 { return w.g.flush() }
 func (w windowStore) Close() error                 { return w.g.close() }
+
+// UncommittedBytes returns the bytes written since the last Flush that a
+// transactional badger store holds in memory (0 otherwise).
+func (w windowStore) UncommittedBytes() int64 { return w.g.uncommittedBytes() }

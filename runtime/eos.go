@@ -1,0 +1,442 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streams/eddy/table"
+)
+
+// Exactly-once (Config.Guarantee = ExactlyOnce) is Kafka Streams'
+// exactly_once_v2. Each stream thread's client is a transactional producer
+// (transactional.id <app-id>-<process-id>-<thread>) and a read_committed
+// consumer. Between two commits everything a thread's tasks send — outputs,
+// repartition and changelog records — is in one transaction; the commit adds
+// the input offsets to it (AddOffsetsToTxn, then TxnOffsetCommit carrying the
+// group generation and member id, KIP-447) and ends it. A zombie (a worker
+// the group moved on from) is fenced: the group coordinator refuses its
+// TxnOffsetCommit, and a restarted worker's InitProducerID fences the
+// previous incarnation of its transactional ids.
+//
+// Stores are opened transactional (table.BadgerOptions.Transactional): a
+// task's writes stay in memory until the transaction committed, then Flush
+// writes them to badger and the checkpoint records the changelog offsets.
+// After an abort or a crash the stores hold the last committed state, so a
+// restart replays at most the committed changelog tail since the checkpoint
+// instead of wiping the store as Kafka Streams does (KIP-892).
+const (
+	// eosTransactionTimeout is transaction.timeout.ms under exactly-once
+	// (Kafka Streams' default): a transaction a crashed worker left open
+	// is aborted by the broker after this long, which is how long read
+	// committed consumers of its partitions may wait.
+	eosTransactionTimeout = 10 * time.Second
+	// maxUncommittedBytes bounds what a thread's transactional stores
+	// hold in memory: past it the thread commits early (Kafka's
+	// statestore.uncommitted.max.bytes of KIP-892).
+	maxUncommittedBytes = 64 << 20
+)
+
+// errAborted reports a transaction that could not commit; the thread
+// aborted it and rewound its tasks.
+var errAborted = errors.New("runtime: transaction aborted")
+
+// testHookCommit, set by tests only, runs before a thread's transactional
+// commit; an error it returns makes the commit fail (and abort).
+var testHookCommit func(thread int) error
+
+// uncommitted is implemented by the transactional stores.
+type uncommitted interface{ UncommittedBytes() int64 }
+
+// eosClientOpts returns the options making a thread's client a
+// transactional, read_committed one.
+func eosClientOpts(a *App, idx int) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.TransactionalID(transactionalID(a, idx)),
+		kgo.TransactionTimeout(eosTransactionTimeout),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	}
+}
+
+// transactionalID is the thread's transactional.id. The process id is
+// kept in the state directory, so a worker restarted on its state directory
+// fences the transactions its previous incarnation left open.
+func transactionalID(a *App, idx int) string {
+	return fmt.Sprintf("%s-%s-%d", a.cfg.ApplicationID, a.processID, idx)
+}
+
+// beginTxn starts the thread's next transaction (exactly-once only). The
+// broker sees it with the first record produced, so an idle thread costs
+// nothing.
+func (t *thread) beginTxn() error {
+	if !t.eos || t.inTxn {
+		return nil
+	}
+	if err := t.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("runtime: thread %d: begin transaction: %w", t.idx, err)
+	}
+	t.inTxn = true
+	t.txnAcked.Store(0)
+	return nil
+}
+
+// commitEOS commits the thread's transaction: the tasks flush (caches to
+// stores, changelogs and downstream), the producer has every record
+// acknowledged, the input offsets join the transaction, and it commits.
+// Only then do the stores take the transaction's writes and the
+// checkpoints move. When the commit fails the transaction is aborted and
+// the tasks rewind to the last commit (see abortAndRewind): commitEOS then
+// returns nil and the thread goes on, unless even the abort failed.
+func (t *thread) commitEOS() error {
+	start := time.Now()
+	t.lastCommit = start
+	if err := t.beginTxn(); err != nil {
+		return err
+	}
+	var running []*taskState
+	for _, id := range t.order {
+		if ts := t.active[id]; ts.phase == phaseRunning {
+			running = append(running, ts)
+			if err := ts.task.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(running) == 0 && len(t.standby) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout+2*time.Minute)
+	defer cancel()
+	t.flushSends()
+	if err := t.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("runtime: flush producer: %w", err)
+	}
+	if err := t.checkProduction(); err != nil {
+		return err
+	}
+	t.flushSends()
+	if err := t.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("runtime: flush producer: %w", err)
+	}
+	offsets := t.offsetsToCommit(running)
+	var err error
+	if hook := testHookCommit; hook != nil {
+		err = hook(t.idx)
+	}
+	if err != nil {
+	} else if t.txnAcked.Load() > 0 {
+		if len(offsets) > 0 {
+			err = t.txnCommitOffsets(ctx, offsets)
+		}
+		if err == nil {
+			err = t.cl.EndTransaction(ctx, kgo.TryCommit)
+		}
+	} else {
+		// Nothing was written in this transaction: the offsets commit on
+		// their own (still fenced by the group generation), and the
+		// empty transaction ends without a request.
+		if len(offsets) > 0 {
+			err = t.commitOffsetsPlain(offsets)
+		}
+		if err == nil {
+			err = t.cl.EndTransaction(ctx, kgo.TryCommit)
+		}
+	}
+	if err != nil {
+		return t.abortAndRewind(err)
+	}
+	t.inTxn = false
+	for tp, eo := range flatOffsets(offsets) {
+		t.committed[tp] = eo
+	}
+	t.app.metrics.txnCommits.WithLabelValues(t.label).Inc()
+	// Committed: the stores take the transaction's writes, then the
+	// checkpoints say how far the changelogs are applied.
+	t.ackMu.Lock()
+	for _, ts := range running {
+		for tp := range ts.logged {
+			if o, ok := t.acked[tp]; ok && o > ts.pos[tp] {
+				ts.pos[tp] = o
+			}
+		}
+	}
+	t.ackMu.Unlock()
+	for _, ts := range running {
+		if err := ts.flushStores(); err != nil {
+			return err
+		}
+		if err := ts.writeCheckpoint(); err != nil {
+			return err
+		}
+		for name, kv := range ts.stores {
+			t.app.metrics.storeEntries.WithLabelValues(name, ts.id.String()).Set(float64(kv.ApproximateNumEntries()))
+		}
+	}
+	if err := t.checkpointStandbys(); err != nil {
+		return err
+	}
+	t.mCommit.Observe(time.Since(start).Seconds())
+	return t.beginTxn()
+}
+
+// flatOffsets flattens a commit's offsets.
+func flatOffsets(offsets map[string]map[int32]kgo.EpochOffset) map[table.TopicPartition]int64 {
+	out := map[table.TopicPartition]int64{}
+	for topic, ps := range offsets {
+		for p, eo := range ps {
+			out[table.TopicPartition{Topic: topic, Partition: p}] = eo.Offset
+		}
+	}
+	return out
+}
+
+// txnCommitOffsets adds the consumer group to the open transaction and
+// commits offsets in it, with the member's generation so the group
+// coordinator fences a zombie (KIP-447).
+func (t *thread) txnCommitOffsets(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
+	id, epoch, err := t.cl.ProducerID(ctx)
+	if err != nil {
+		return fmt.Errorf("producer id: %w", err)
+	}
+	group := t.app.cfg.ApplicationID
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID = t.txnID
+	add.ProducerID, add.ProducerEpoch = id, epoch
+	add.Group = group
+	err = retryTxn(ctx, func() error {
+		resp, err := add.RequestWith(ctx, t.cl)
+		if err != nil {
+			return err
+		}
+		return kerr.ErrorForCode(resp.ErrorCode)
+	})
+	if err != nil {
+		return fmt.Errorf("add offsets to transaction: %w", err)
+	}
+	member, gen := t.cl.GroupMetadata()
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID = t.txnID
+	req.Group = group
+	req.ProducerID, req.ProducerEpoch = id, epoch
+	req.Generation, req.MemberID = gen, member
+	for topic, ps := range offsets {
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = topic
+		for p, eo := range ps {
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch = p, eo.Offset, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	err = retryTxn(ctx, func() error {
+		resp, err := req.RequestWith(ctx, t.cl)
+		if err != nil {
+			return err
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					return fmt.Errorf("%s-%d: %w", rt.Topic, rp.Partition, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit offsets in transaction (generation %d): %w", gen, err)
+	}
+	return nil
+}
+
+// retryTxn retries fn while the transaction or group coordinator answers
+// with a retriable error (CONCURRENT_TRANSACTIONS right after the previous
+// commit, a coordinator moving or loading), up to ctx's deadline.
+func retryTxn(ctx context.Context, fn func() error) error {
+	backoff := 5 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, kerr.ConcurrentTransactions) && !errors.Is(err, kerr.CoordinatorLoadInProgress) &&
+			!errors.Is(err, kerr.CoordinatorNotAvailable) && !errors.Is(err, kerr.NotCoordinator) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// abortAndRewind aborts the open transaction after cause made its commit
+// impossible (the group moved on, the thread was fenced, a request failed)
+// and rewinds the active tasks to the last commit: they close without
+// flushing (their stores drop the uncommitted writes), reopen from their
+// stores and checkpoints, and the consumer goes back to the committed
+// offsets. It returns an error only when the abort itself failed.
+func (t *thread) abortAndRewind(cause error) error {
+	t.log.Warn("aborting the transaction and rewinding to the last commit", "err", cause)
+	t.app.metrics.txnAborts.WithLabelValues(t.label).Inc()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if t.inTxn {
+		t.flushSends()
+		if err := t.cl.AbortBufferedRecords(ctx); err != nil {
+			return fmt.Errorf("runtime: thread %d: abort buffered records: %w (after %v)", t.idx, err, cause)
+		}
+		if err := t.cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+			return fmt.Errorf("runtime: thread %d: abort transaction: %w (after %v)", t.idx, err, cause)
+		}
+		t.inTxn = false
+	}
+	// Records failed by the abort are not production errors.
+	t.ackMu.Lock()
+	t.prodErrs = nil
+	t.ackMu.Unlock()
+	t.rewind(ctx)
+	return t.beginTxn()
+}
+
+// rewind closes the active tasks without committing and recreates them,
+// to be reopened from their stores, and sets the consumer back to the
+// group's committed offsets of their partitions.
+func (t *thread) rewind(ctx context.Context) {
+	parts := map[string][]int32{}
+	for id, ts := range t.active {
+		for topic, p := range ts.inputs {
+			parts[topic] = append(parts[topic], p)
+		}
+		if err := t.closeTask(ts, false); err != nil {
+			t.log.Warn("closing a task to rewind it", "task", id.String(), "err", err)
+		}
+		t.active[id] = newTaskState(t.app, id, false)
+	}
+	t.ackMu.Lock()
+	clear(t.acked)
+	t.ackMu.Unlock()
+	t.resetConsumerState()
+	t.syncOwned()
+	t.ready = false
+	if len(parts) == 0 {
+		return
+	}
+	offsets, err := t.fetchCommitted(ctx, parts)
+	if err != nil {
+		// The group is rebalancing (or gone): the new assignment sets
+		// the positions from the committed offsets anyway.
+		t.log.Warn("fetching committed offsets to rewind", "err", err)
+		return
+	}
+	t.log.Info("rewound the consumer to the committed offsets", "offsets", offsets)
+	t.cl.SetOffsets(offsets)
+}
+
+// fetchCommitted returns the group's committed offsets of parts, waiting
+// while another transaction's offsets for them are pending
+// (RequireStable); partitions without a committed offset get their log
+// start (the consumer's reset policy).
+func (t *thread) fetchCommitted(ctx context.Context, parts map[string][]int32) (map[string]map[int32]kgo.EpochOffset, error) {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = t.app.cfg.ApplicationID
+	req.RequireStable = true
+	for topic, ps := range parts {
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = topic, ps
+		req.Topics = append(req.Topics, rt)
+	}
+	out := map[string]map[int32]kgo.EpochOffset{}
+	var none []string
+	backoff := 5 * time.Millisecond
+	for {
+		resp, err := req.RequestWith(ctx, t.cl)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		unstable := false
+		if err == nil {
+			for _, rt := range resp.Topics {
+				for _, rp := range rt.Partitions {
+					if e := kerr.ErrorForCode(rp.ErrorCode); e != nil {
+						if errors.Is(e, kerr.UnstableOffsetCommit) {
+							unstable = true
+							continue
+						}
+						return nil, fmt.Errorf("%s-%d: %w", rt.Topic, rp.Partition, e)
+					}
+					if out[rt.Topic] == nil {
+						out[rt.Topic] = map[int32]kgo.EpochOffset{}
+					}
+					out[rt.Topic][rp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: rp.Offset}
+					if rp.Offset < 0 && !slices.Contains(none, rt.Topic) {
+						none = append(none, rt.Topic)
+					}
+				}
+			}
+		}
+		if err != nil && !errors.Is(err, kerr.CoordinatorLoadInProgress) && !errors.Is(err, kerr.NotCoordinator) &&
+			!errors.Is(err, kerr.CoordinatorNotAvailable) {
+			return nil, err
+		}
+		if err == nil && !unstable {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("offsets still pending: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+	if len(none) > 0 {
+		starts, err := t.app.adm.ListStartOffsets(ctx, none...)
+		if err != nil {
+			return nil, err
+		}
+		for topic, ps := range out {
+			for p, eo := range ps {
+				if eo.Offset >= 0 {
+					continue
+				}
+				o, ok := starts.Lookup(topic, p)
+				if !ok || o.Err != nil {
+					return nil, fmt.Errorf("log start of %s-%d: %v", topic, p, o.Err)
+				}
+				ps[p] = kgo.EpochOffset{Epoch: -1, Offset: o.Offset}
+			}
+		}
+	}
+	return out, nil
+}
+
+// uncommittedBytes is what the running tasks' transactional stores hold
+// in memory.
+func (t *thread) uncommittedBytes() int64 {
+	var n int64
+	for _, id := range t.order {
+		ts := t.active[id]
+		if ts.phase != phaseRunning {
+			continue
+		}
+		for _, st := range ts.stores {
+			if u, ok := st.(uncommitted); ok {
+				n += u.UncommittedBytes()
+			}
+		}
+	}
+	return n
+}
+
+// isControl reports whether a fetched record is a transaction marker; the
+// restore and global consumers keep them (kgo.KeepControlRecords) so their
+// positions move past the markers, and skip them.
+func isControl(r *kgo.Record) bool { return r.Attrs.IsControl() }
