@@ -26,9 +26,6 @@ import (
 var (
 	// ErrClosed is returned by Run after Close.
 	ErrClosed = errors.New("runtime: application closed")
-	// ErrNotImplemented is returned by New for features the runtime does
-	// not have yet.
-	ErrNotImplemented = errors.New("runtime: not implemented")
 	// ErrUnknownStore is returned for a store name the topology does not
 	// have.
 	ErrUnknownStore = errors.New("runtime: unknown store")

@@ -21,7 +21,9 @@ const (
 	// processed again. The default.
 	AtLeastOnce Guarantee = "at_least_once"
 	// ExactlyOnce is Kafka's exactly_once_v2: outputs, changelog records
-	// and input offsets commit in one transaction.
+	// and input offsets commit in one transaction per stream thread and
+	// commit interval, consumers read committed, and stores keep the
+	// uncommitted writes in memory (see "Exactly-once" in the package doc).
 	ExactlyOnce Guarantee = "exactly_once"
 )
 

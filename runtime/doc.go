@@ -91,9 +91,9 @@
 // holds, per changelog partition of the task's persistent logged stores,
 // the changelog offset the store covers up to.
 //
-// The checkpoint scheme is at-least-once (Kafka Streams' at_least_once
-// scheme, not its exactly-once one): the checkpoint is rewritten at every
-// commit and kept while the task runs. At a commit the task's stores are
+// Under at-least-once the checkpoint is rewritten at every commit and kept
+// while the task runs (under exactly-once, see below). At a commit the
+// task's stores are
 // flushed (fsynced) before the producer is flushed and before the
 // checkpoint is written with, per changelog partition, one past the last
 // acknowledged changelog record; so a checkpoint never claims more than
@@ -113,6 +113,45 @@
 // the input records after the last committed offset are processed again:
 // at-least-once, as in Kafka Streams. After a clean stop the checkpoint
 // covers everything and a restart restores nothing.
+//
+// # Exactly-once
+//
+// With Config.Guarantee = ExactlyOnce (Kafka's exactly_once_v2) each
+// stream thread's client is a transactional producer, transactional.id
+// <app-id>-<process-id>-<thread>, and a read_committed consumer. What the
+// thread's tasks send between two commits (outputs, repartition and
+// changelog records) is one transaction; the commit adds the input offsets
+// to it (AddOffsetsToTxn, then TxnOffsetCommit with the member's group
+// generation, KIP-447) and commits it. The commit interval defaults to 100
+// ms, and the transaction timeout is 10 s.
+//
+//   - A zombie (a worker the group moved on from, say after a long pause)
+//     is fenced: the group coordinator refuses its TxnOffsetCommit, so it
+//     aborts. A worker restarted on its state directory keeps its process
+//     id, and its InitProducerID aborts what its previous incarnation left
+//     open.
+//   - When a commit fails (fenced, a rebalance, a broker error) the thread
+//     aborts the transaction and rewinds: the active tasks close without
+//     flushing, reopen from their stores and checkpoints, and the consumer
+//     goes back to the group's committed offsets (waiting while offsets of
+//     another transaction are pending, RequireStable).
+//   - Stores are transactional (table.BadgerOptions.Transactional): a
+//     task's writes stay in memory until the transaction committed; then
+//     they are written to badger, synced, and the checkpoint records the
+//     changelog offsets. An abort or a crash leaves the stores at the last
+//     commit, so a restart replays at most the committed changelog tail
+//     since the checkpoint. Kafka Streams instead wipes a task's state after
+//     an unclean stop under exactly-once (what KIP-892 sets out to fix).
+//     More than 64 MiB of uncommitted writes in a thread's stores makes it
+//     commit early.
+//   - Restore and global consumers read read_committed and step over
+//     transaction markers; restores end at the last stable offset.
+//   - A production error the handler skips still lets the transaction
+//     commit when the producer accepts it; otherwise the transaction aborts
+//     and the records are processed again.
+//
+// Interactive queries read the stores with their uncommitted writes (as
+// Kafka Streams does without KIP-892's read-committed queries).
 //
 // Restore runs before the task processes: the thread's restore consumer
 // reads the changelog partitions from the store's position to the end
@@ -297,6 +336,8 @@
 //	eddy_streams_active_tasks{thread}                      gauge     active tasks owned
 //	eddy_streams_standby_tasks{thread}                     gauge     standby tasks owned
 //	eddy_streams_rebalances_total{thread}                  counter   assignments received
+//	eddy_streams_transactions_committed_total{thread}      counter   exactly-once: transactions committed
+//	eddy_streams_transactions_aborted_total{thread}        counter   exactly-once: transactions aborted (the thread's tasks rewound)
 //
 // Two Apps given the same Registerer share the collectors.
 //
@@ -319,7 +360,6 @@
 //
 // # Not yet
 //
-// Exactly-once (Config.Guarantee = ExactlyOnce) makes New return
-// ErrNotImplemented. Partitions added to source or global topics while
-// the application runs are not picked up until its workers restart.
+// Partitions added to source or global topics while the application runs
+// are not picked up until its workers restart.
 package runtime

@@ -219,6 +219,10 @@ func (t *thread) txnCommitOffsets(ctx context.Context, offsets map[string]map[in
 	if err != nil {
 		return fmt.Errorf("add offsets to transaction: %w", err)
 	}
+	ids, err := t.topicIDsOf(ctx, offsets)
+	if err != nil {
+		return err
+	}
 	member, gen := t.cl.GroupMetadata()
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
 	req.TransactionalID = t.txnID
@@ -227,7 +231,7 @@ func (t *thread) txnCommitOffsets(ctx context.Context, offsets map[string]map[in
 	req.Generation, req.MemberID = gen, member
 	for topic, ps := range offsets {
 		rt := kmsg.NewTxnOffsetCommitRequestTopic()
-		rt.Topic = topic
+		rt.Topic, rt.TopicID = topic, ids[topic] // v6+ (KIP-1319) names topics by id
 		for p, eo := range ps {
 			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
 			rp.Partition, rp.Offset, rp.LeaderEpoch = p, eo.Offset, -1
@@ -253,6 +257,31 @@ func (t *thread) txnCommitOffsets(ctx context.Context, offsets map[string]map[in
 		return fmt.Errorf("commit offsets in transaction (generation %d): %w", gen, err)
 	}
 	return nil
+}
+
+// topicIDsOf returns the topic ids of the topics in offsets, looked up
+// once per topic.
+func (t *thread) topicIDsOf(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) (map[string][16]byte, error) {
+	var missing []string
+	for topic := range offsets {
+		if _, ok := t.topicIDs[topic]; !ok {
+			missing = append(missing, topic)
+		}
+	}
+	if len(missing) > 0 {
+		td, err := t.app.adm.ListTopics(ctx, missing...)
+		if err != nil {
+			return nil, fmt.Errorf("topic ids: %w", err)
+		}
+		for _, topic := range missing {
+			d, ok := td[topic]
+			if !ok || d.Err != nil {
+				return nil, fmt.Errorf("topic id of %s: %v", topic, d.Err)
+			}
+			t.topicIDs[topic] = d.ID
+		}
+	}
+	return t.topicIDs, nil
 }
 
 // retryTxn retries fn while the transaction or group coordinator answers

@@ -342,9 +342,9 @@ func standbyCounts(t *testing.T, a *App, store string) map[string]int64 {
 func TestNewErrors(t *testing.T) {
 	top := wordcount(t)
 	cfg := DefaultConfig("x", "127.0.0.1:1")
-	cfg.Guarantee = ExactlyOnce
-	if _, err := New(top, cfg); !errors.Is(err, ErrNotImplemented) {
-		t.Errorf("exactly once: %v", err)
+	cfg.Guarantee = "exactly_once_beta"
+	if _, err := New(top, cfg); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("unknown guarantee: %v", err)
 	}
 	if _, err := New(top, Config{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("empty config: %v", err)

@@ -127,6 +127,7 @@ type thread struct {
 	txnID    string
 	inTxn    bool
 	txnAcked atomic.Int64
+	topicIDs map[string][16]byte // input topics' ids, for TxnOffsetCommit
 
 	// Owned by the loop: the send path's caches.
 	lastTopic    string
@@ -164,6 +165,7 @@ func newThread(a *App, idx int) (*thread, error) {
 		committed: map[table.TopicPartition]int64{},
 		acked:     map[table.TopicPartition]int64{},
 		eos:       a.cfg.Guarantee == ExactlyOnce,
+		topicIDs:  map[string][16]byte{},
 	}
 	t.bal = &balancer{app: a, thread: idx}
 	m := a.metrics
