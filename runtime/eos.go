@@ -49,7 +49,7 @@ var errAborted = errors.New("runtime: transaction aborted")
 
 // testHookCommit, set by tests only, runs before a thread's transactional
 // commit; an error it returns makes the commit fail (and abort).
-var testHookCommit func(thread int) error
+var testHookCommit func(t *thread) error
 
 // uncommitted is implemented by the transactional stores.
 type uncommitted interface{ UncommittedBytes() int64 }
@@ -127,7 +127,7 @@ func (t *thread) commitEOS() error {
 	offsets := t.offsetsToCommit(running)
 	var err error
 	if hook := testHookCommit; hook != nil {
-		err = hook(t.idx)
+		err = hook(t)
 	}
 	if err != nil {
 	} else if t.txnAcked.Load() > 0 {
@@ -320,11 +320,19 @@ func (t *thread) abortAndRewind(cause error) error {
 	defer cancel()
 	if t.inTxn {
 		t.flushSends()
-		if err := t.cl.AbortBufferedRecords(ctx); err != nil {
-			return fmt.Errorf("runtime: thread %d: abort buffered records: %w (after %v)", t.idx, err, cause)
+		err := t.cl.AbortBufferedRecords(ctx)
+		if err == nil {
+			err = t.cl.EndTransaction(ctx, kgo.TryAbort)
 		}
-		if err := t.cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
-			return fmt.Errorf("runtime: thread %d: abort transaction: %w (after %v)", t.idx, err, cause)
+		if err != nil {
+			// The producer is fenced (the transaction timed out while
+			// the thread was stalled, or a newer incarnation took its
+			// transactional id) or the broker is unreachable: what the
+			// transaction wrote is aborted by the broker, and the thread
+			// starts over with a new client, as Kafka Streams replaces a
+			// fenced thread producer.
+			t.log.Warn("the transaction cannot be aborted: replacing the thread's client", "err", err)
+			return t.replaceClient()
 		}
 		t.inTxn = false
 	}
@@ -333,6 +341,48 @@ func (t *thread) abortAndRewind(cause error) error {
 	t.prodErrs = nil
 	t.ackMu.Unlock()
 	t.rewind(ctx)
+	return t.beginTxn()
+}
+
+// replaceClient closes the thread's client (leaving the group) and its
+// active tasks without committing, and starts over with a new client,
+// which joins the group again.
+func (t *thread) replaceClient() error {
+	t.replaceMu.Lock()
+	close(t.replaced)
+	t.replaceMu.Unlock()
+	close(t.sendCh)
+	<-t.sendDone
+	t.sendCh = nil
+	t.cl.Close()
+	t.replaceMu.Lock()
+	t.replaced = make(chan struct{})
+	t.replaceMu.Unlock()
+	// Group events of the old client are void.
+	for len(t.reqs) > 0 {
+		close((<-t.reqs).done)
+	}
+	for id, ts := range t.active {
+		if err := t.closeTask(ts, false); err != nil {
+			t.log.Warn("closing a task of a replaced client", "task", id.String(), "err", err)
+		}
+		delete(t.active, id)
+	}
+	t.order = nil
+	t.ackMu.Lock()
+	clear(t.acked)
+	t.prodErrs = nil
+	t.ackMu.Unlock()
+	t.resetConsumerState()
+	t.syncOwned()
+	t.assigned, t.ready, t.inTxn = false, false, false
+	cl, err := kgo.NewClient(t.clOpts...)
+	if err != nil {
+		return fmt.Errorf("runtime: thread %d: new client: %w", t.idx, err)
+	}
+	t.cl = cl
+	t.startProducer()
+	t.app.metrics.clientReplacements.WithLabelValues(t.label).Inc()
 	return t.beginTxn()
 }
 

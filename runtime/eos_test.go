@@ -115,7 +115,7 @@ func TestExactlyOnceAbortRewinds(t *testing.T) {
 	var fails atomic.Int64
 	var mu sync.Mutex
 	n := 0
-	testHookCommit = func(thread int) error {
+	testHookCommit = func(*thread) error {
 		mu.Lock()
 		defer mu.Unlock()
 		n++
@@ -163,4 +163,80 @@ func TestExactlyOnceAbortRewinds(t *testing.T) {
 	if len(entries) == 0 {
 		t.Error("no task directories")
 	}
+}
+
+// TestExactlyOnceZombieFenced pauses worker A in the middle of a commit
+// (its transaction open, its outputs written) until worker B has taken
+// over every task and caught up; then A resumes as a zombie. A must not
+// commit: its transaction aborts, and the committed output stays exact
+// and strictly increasing.
+func TestExactlyOnceZombieFenced(t *testing.T) {
+	brokers := backends[0].start(t)
+	createTopics(t, brokers, 3, "text-lines", "word-counts")
+	var appA atomic.Pointer[App]
+	paused := make(chan struct{})
+	resume := make(chan struct{})
+	var once sync.Once
+	testHookCommit = func(th *thread) error {
+		if th.app != appA.Load() || th.txnAcked.Load() == 0 {
+			return nil
+		}
+		once.Do(func() {
+			close(paused)
+			<-resume
+		})
+		return nil
+	}
+	t.Cleanup(func() { testHookCommit = nil })
+
+	cfgA := eosConfig(t, "wc-zombie", brokers)
+	a := start(t, wordcount(t), cfgA)
+	appA.Store(a.App)
+	a.waitRunning(t)
+	want := map[string]int64{}
+	produce(t, brokers, "text-lines", lines(0, 100, want)...)
+	select {
+	case <-paused:
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker A never committed")
+	}
+	// A is stuck with an open transaction. B joins; the group waits for A
+	// until the rebalance timeout, then gives B everything.
+	b := start(t, wordcount(t), eosConfig(t, "wc-zombie", brokers))
+	produce(t, brokers, "text-lines", lines(100, 100, want)...)
+	out := committedReader(t, brokers, "word-counts")
+	out.waitFor(t, 60*time.Second, "exact counts from B", func(recs []*kgo.Record) bool { return equalCounts(latest(t, recs), want) })
+	if active, _ := b.Tasks(); len(active) != 6 {
+		t.Fatalf("B has tasks %v, want all 6", active)
+	}
+	close(resume) // the zombie wakes up and tries to commit
+	eventually(t, 30*time.Second, "the zombie's abort", func() bool {
+		return metricValue(a.metrics.txnAborts.WithLabelValues("0")) > 0 || a.runErrOrNil() != nil
+	})
+	// More input: only B's work shows, exactly.
+	produce(t, brokers, "text-lines", lines(200, 50, want)...)
+	out.waitFor(t, 60*time.Second, "exact counts after the zombie woke", func(recs []*kgo.Record) bool { return equalCounts(latest(t, recs), want) })
+	strictlyIncreasing(t, out.recs)
+	t.Logf("zombie: aborts %v, client replacements %v", metricValue(a.metrics.txnAborts.WithLabelValues("0")),
+		metricValue(a.metrics.clientReplacements.WithLabelValues("0")))
+	if err := a.runErrOrNil(); err != nil {
+		t.Fatalf("the zombie failed instead of starting over: %v", err)
+	}
+	// The zombie rejoins as a fresh member and gets a share of the work.
+	eventually(t, 60*time.Second, "the old zombie back with tasks", func() bool {
+		active, _ := a.Tasks()
+		return len(active) > 0
+	})
+	produce(t, brokers, "text-lines", lines(250, 50, want)...)
+	out.waitFor(t, 60*time.Second, "exact counts with both workers", func(recs []*kgo.Record) bool { return equalCounts(latest(t, recs), want) })
+	strictlyIncreasing(t, out.recs)
+	b.stop(t)
+	a.stop(t)
+}
+
+// runErrOrNil returns Run's error once Run returned.
+func (r *running) runErrOrNil() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.runErr
 }

@@ -24,6 +24,8 @@ type metrics struct {
 	rebalances       *prometheus.CounterVec
 	txnCommits       *prometheus.CounterVec
 	txnAborts        *prometheus.CounterVec
+	// clientReplacements counts threads starting over with a new client.
+	clientReplacements *prometheus.CounterVec
 }
 
 const metricPrefix = "eddy_streams_"
@@ -63,6 +65,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Exactly-once: transactions the stream thread committed."}, []string{"thread"}),
 		txnAborts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricPrefix + "transactions_aborted_total",
 			Help: "Exactly-once: transactions the stream thread aborted, rewinding its tasks to the last commit."}, []string{"thread"}),
+		clientReplacements: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricPrefix + "client_replacements_total",
+			Help: "Exactly-once: times the stream thread replaced its fenced client (leaving and rejoining the group)."}, []string{"thread"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -111,5 +115,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	reuse(&m.rebalances, m.rebalances)
 	reuse(&m.txnCommits, m.txnCommits)
 	reuse(&m.txnAborts, m.txnAborts)
+	reuse(&m.clientReplacements, m.clientReplacements)
 	return m, err
 }

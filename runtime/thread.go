@@ -128,6 +128,12 @@ type thread struct {
 	inTxn    bool
 	txnAcked atomic.Int64
 	topicIDs map[string][16]byte // input topics' ids, for TxnOffsetCommit
+	clOpts   []kgo.Opt           // the options of cl, to replace it
+	// replaced is closed when cl is being replaced: the old client's
+	// group callbacks then return at once (a new channel comes with the
+	// new client).
+	replaceMu sync.Mutex
+	replaced  chan struct{}
 
 	// Owned by the loop: the send path's caches.
 	lastTopic    string
@@ -166,6 +172,7 @@ func newThread(a *App, idx int) (*thread, error) {
 		acked:     map[table.TopicPartition]int64{},
 		eos:       a.cfg.Guarantee == ExactlyOnce,
 		topicIDs:  map[string][16]byte{},
+		replaced:  make(chan struct{}),
 	}
 	t.bal = &balancer{app: a, thread: idx}
 	m := a.metrics
@@ -207,7 +214,8 @@ func newThread(a *App, idx int) (*thread, error) {
 		t.txnID = transactionalID(a, idx)
 		opts = append(opts, eosClientOpts(a, idx)...)
 	}
-	cl, err := kgo.NewClient(append(opts, a.cfg.ClientOptions...)...)
+	t.clOpts = append(opts, a.cfg.ClientOptions...)
+	cl, err := kgo.NewClient(t.clOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: thread %d client: %w", idx, err)
 	}
@@ -240,16 +248,22 @@ func newThread(a *App, idx int) (*thread, error) {
 // (the eager protocol: revoked tasks are committed before the callback
 // returns). Once the loop has exited, callbacks do nothing.
 func (t *thread) callback(kind reqKind) {
+	t.replaceMu.Lock()
+	replaced := t.replaced
+	t.replaceMu.Unlock()
 	r := &request{kind: kind, done: make(chan struct{})}
 	select {
 	case t.reqs <- r:
 	case <-t.exited:
+		return
+	case <-replaced:
 		return
 	}
 	t.wake()
 	select {
 	case <-r.done:
 	case <-t.exited:
+	case <-replaced:
 	}
 }
 
