@@ -123,6 +123,9 @@ type e2eCase struct {
 	noCache bool
 	// extra checks the runtime run further (nil: nothing).
 	extra func(t *testing.T, brokers []string, appID string)
+	// guarantee is the runtime's (empty: the default, at-least-once).
+	// Under exactly-once the outputs are read read_committed.
+	guarantee Guarantee
 }
 
 // e2eEnv is what a topology build sees.
@@ -398,6 +401,11 @@ func (c *e2eCase) runRuntime(t *testing.T, brokers []string, appID, prefix strin
 	if c.noCache {
 		cfg.CacheMaxBytes = 0
 	}
+	isolation := kgo.ReadUncommitted()
+	if c.guarantee == ExactlyOnce {
+		cfg.Guarantee, cfg.CommitInterval = ExactlyOnce, 0
+		isolation = kgo.ReadCommitted()
+	}
 	app := start(t, top, cfg)
 	// alive fails the test at once when Run has returned.
 	alive := func() {
@@ -422,7 +430,8 @@ func (c *e2eCase) runRuntime(t *testing.T, brokers []string, appID, prefix strin
 		outs[o.topic] = o
 	}
 	rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchIsolationLevel(isolation))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,19 @@ import (
 // partitions, feeding both the same records, and checks they agree: the
 // final value per key of table outputs, every record per key (and origin)
 // in order for stream outputs, and the final store contents.
-func TestE2ETopologies(t *testing.T) {
+func TestE2ETopologies(t *testing.T) { runE2ETopologies(t, "") }
+
+// TestE2ETopologiesExactlyOnce runs every topology of TestE2ETopologies
+// under exactly-once, its outputs read read_committed: transactions,
+// transactional stores and read_committed restores give the test driver's
+// results on both backends.
+func TestE2ETopologiesExactlyOnce(t *testing.T) { runE2ETopologies(t, ExactlyOnce) }
+
+func runE2ETopologies(t *testing.T, g Guarantee) {
 	cases := e2eCases()
+	for _, c := range cases {
+		c.guarantee = g
+	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			brokers := b.start(t)
@@ -31,7 +42,7 @@ func TestE2ETopologies(t *testing.T) {
 							t.Parallel()
 							sem <- struct{}{}
 							defer func() { <-sem }()
-							appID := fmt.Sprintf("e2e-%s-p%d", c.name, parts)
+							appID := fmt.Sprintf("e2e-%s-p%d%s", c.name, parts, g)
 							prefix := appID + "."
 							want := c.runDriver(t, appID, prefix)
 							c.runRuntime(t, brokers, appID, prefix, parts, want)

@@ -318,7 +318,7 @@ func waitCommitted(t *testing.T, adm *kadm.Client, group string, topics ...strin
 
 // ewRuntime runs the input on a broker, restarting the worker after the
 // first phase (deleting its state directory when wipe is set).
-func ewRuntime(t *testing.T, brokers []string, appID, prefix string, wipe bool, want ewResult) {
+func ewRuntime(t *testing.T, brokers []string, appID, prefix string, wipe bool, g Guarantee, want ewResult) {
 	t.Helper()
 	var topics []string
 	for _, o := range ewOutputs {
@@ -333,6 +333,11 @@ func ewRuntime(t *testing.T, brokers []string, appID, prefix string, wipe bool, 
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	cfg := testConfig(t, appID, brokers)
+	isolation := kgo.ReadUncommitted()
+	if g == ExactlyOnce {
+		cfg.Guarantee, cfg.CommitInterval = ExactlyOnce, 0
+		isolation = kgo.ReadCommitted()
+	}
 	phases := ewPhases()
 
 	app := start(t, ewTopology(t, prefix), cfg)
@@ -367,7 +372,8 @@ func ewRuntime(t *testing.T, brokers []string, appID, prefix string, wipe bool, 
 
 	// The outputs, read until they match the driver's (or the wait ends).
 	rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchIsolationLevel(isolation))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,10 +404,10 @@ func ewRuntime(t *testing.T, brokers []string, appID, prefix string, wipe bool, 
 		})
 		return false
 	})
-	g := got()
+	outs := got()
 	for _, o := range ewOutputs {
-		if !slices.Equal(g[o.topic], want.outputs[o.topic]) {
-			t.Errorf("output %s (runtime vs driver):\n  runtime %v\n  driver  %v", o.topic, g[o.topic], want.outputs[o.topic])
+		if !slices.Equal(outs[o.topic], want.outputs[o.topic]) {
+			t.Errorf("output %s (runtime vs driver):\n  runtime %v\n  driver  %v", o.topic, outs[o.topic], want.outputs[o.topic])
 		}
 	}
 
@@ -443,17 +449,20 @@ func TestE2EWindowedRestart(t *testing.T) {
 			if b.name != "eddy" {
 				modes = []bool{true} // kfake: the restore from the changelog only
 			}
-			for _, wipe := range modes {
-				name := "same-state"
-				if wipe {
-					name = "wiped-state"
+			for _, g := range []Guarantee{AtLeastOnce, ExactlyOnce} {
+				for _, wipe := range modes {
+					name := "same-state"
+					if wipe {
+						name = "wiped-state"
+					}
+					name += "-" + string(g)
+					t.Run(name, func(t *testing.T) {
+						appID := "e2e-windowed-" + name
+						prefix := appID + "."
+						want := ewDriver(t, appID, prefix)
+						ewRuntime(t, brokers, appID, prefix, wipe, g, want)
+					})
 				}
-				t.Run(name, func(t *testing.T) {
-					appID := "e2e-windowed-" + name
-					prefix := appID + "."
-					want := ewDriver(t, appID, prefix)
-					ewRuntime(t, brokers, appID, prefix, wipe, want)
-				})
 			}
 		})
 	}

@@ -405,7 +405,9 @@ func (g *globalThread) store(name string) *stream.StoreHandle {
 type globalEnv struct{ g *globalThread }
 
 func (e globalEnv) OpenStore(info stream.StoreInfo) (stream.StateStore, error) {
-	return stream.OpenStateStore(info, filepath.Join(e.g.dir, info.Name), e.g.app.badgerOptions())
+	// Global stores only ever apply committed records (read_committed
+	// under exactly-once): they need no transactional overlay.
+	return stream.OpenStateStore(info, filepath.Join(e.g.dir, info.Name), table.BadgerOptions{Logger: e.g.app.cfg.Logger})
 }
 
 // Send produces a dead-letter record of an undecodable global record; it
