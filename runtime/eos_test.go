@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-streams/eddy/serde"
+	"github.com/eddy-streams/eddy/stream"
 )
 
 // committedReader consumes a topic from the start, read_committed.
@@ -239,4 +242,46 @@ func (r *running) runErrOrNil() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.runErr
+}
+
+// TestExactlyOnceOffsetsWithoutOutput runs a topology that writes nothing
+// (every record filtered out): its transactions are empty, and the input
+// offsets must still be committed (outside a transaction) on both
+// backends.
+func TestExactlyOnceOffsetsWithoutOutput(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, brokers []string) {
+		createTopics(t, brokers, 2, "silent-in", "silent-out")
+		b := stream.NewBuilder()
+		stream.Stream(b, stream.With(serde.String(), serde.String()), "silent-in").
+			Filter(func(string, string) bool { return false }).
+			To("silent-out", stream.Produced[string, string]{})
+		top, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := eosConfig(t, "silent", brokers)
+		app := start(t, top, cfg)
+		app.waitRunning(t)
+		produce(t, brokers, "silent-in", lines(0, 40, map[string]int64{})...)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		eventually(t, 30*time.Second, "committed offsets at the end of the input", func() bool {
+			offs, err := adm.FetchOffsets(context.Background(), "silent")
+			if err != nil {
+				return false
+			}
+			var sum int64
+			offs.Each(func(o kadm.OffsetResponse) {
+				if o.Topic == "silent-in" {
+					sum += o.At
+				}
+			})
+			return sum == 40
+		})
+		app.stop(t)
+	})
 }
