@@ -344,6 +344,27 @@ func (t *thread) abortAndRewind(cause error) error {
 	return t.beginTxn()
 }
 
+// abortOnFailure aborts the open transaction of a thread that failed, so
+// read_committed consumers need not wait for the transaction timeout.
+// Errors are logged: the broker aborts it at the timeout anyway.
+func (t *thread) abortOnFailure() {
+	if !t.eos || !t.inTxn || t.sendCh == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	t.flushSends()
+	err := t.cl.AbortBufferedRecords(ctx)
+	if err == nil {
+		err = t.cl.EndTransaction(ctx, kgo.TryAbort)
+	}
+	if err != nil {
+		t.log.Warn("aborting the transaction of a failed thread", "err", err)
+		return
+	}
+	t.inTxn = false
+}
+
 // replaceClient closes the thread's client (leaving the group) and its
 // active tasks without committing, and starts over with a new client,
 // which joins the group again.

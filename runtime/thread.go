@@ -282,6 +282,7 @@ func (t *thread) run(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			t.log.Error("stream thread failed", "err", err)
+			t.abortOnFailure()
 			t.closeAll(false)
 		}
 	}()
