@@ -271,3 +271,52 @@ func TestGlobalTopicAlsoStreamed(t *testing.T) {
 		t.Errorf("New = %v", err)
 	}
 }
+
+// TestGlobalTopicEndingWithMarker bootstraps a global table whose topic
+// was written in transactions (one committed, one aborted), so it ends
+// with transaction markers: the bootstrap steps over them and finishes,
+// under both guarantees. Before the restore consumers kept control
+// records, the position never reached the end offset and the worker never
+// ran.
+func TestGlobalTopicEndingWithMarker(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, brokers []string) {
+		createTopics(t, brokers, 1, "products")
+		createTopics(t, brokers, 2, "regions", "orders", "enriched")
+		for i, commit := range []bool{true, false} {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(fmt.Sprintf("gtx-%d", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			v := "prod-1"
+			if !commit {
+				v = "aborted"
+			}
+			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "products", Key: []byte("p1"), Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			cl.Close()
+		}
+		for _, g := range []Guarantee{AtLeastOnce, ExactlyOnce} {
+			cfg := testConfig(t, "global-marker-"+string(g), brokers)
+			cfg.Guarantee = g
+			a := start(t, enrichment(t), cfg)
+			a.waitRunning(t)
+			v, ok := queryString(t, a.App, "products", "p1")
+			switch {
+			case g == ExactlyOnce && (!ok || v != "prod-1"):
+				t.Errorf("%s: products p1 = %q %v, want the committed prod-1", g, v, ok)
+			case g == AtLeastOnce && !ok:
+				t.Errorf("%s: products p1 missing", g)
+			}
+			a.stop(t)
+		}
+	})
+}
