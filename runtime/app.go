@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -174,8 +177,18 @@ func (a *App) run(ctx context.Context) error {
 		return fmt.Errorf("runtime: admin client: %w", err)
 	}
 	defer acl.Close()
+	// The brokers may be starting (or restarting): unreachable brokers are
+	// retried for opTimeout.
 	sctx, scancel := context.WithTimeout(ctx, opTimeout)
 	counts, err := a.plan.setupTopics(sctx, acl, a.cfg.ReplicationFactor)
+	for backoff := 50 * time.Millisecond; err != nil && isNetErr(err) && sctx.Err() == nil; backoff = min(2*backoff, time.Second) {
+		a.log.Warn("brokers unreachable; retrying", "err", err)
+		select {
+		case <-sctx.Done():
+		case <-time.After(backoff):
+		}
+		counts, err = a.plan.setupTopics(sctx, acl, a.cfg.ReplicationFactor)
+	}
 	scancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -422,6 +435,12 @@ func (a *App) listOffsets(ctx context.Context, tps []table.TopicPartition) (star
 		}
 	}
 	return start, end, nil
+}
+
+// isNetErr reports a connection failure (a broker down or restarting).
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // listEnd lists end offsets: under exactly-once the last stable offsets

@@ -79,7 +79,12 @@ func (t *thread) beginTxn() error {
 		return nil
 	}
 	if err := t.cl.BeginTransaction(); err != nil {
-		return fmt.Errorf("runtime: thread %d: begin transaction: %w", t.idx, err)
+		if t.replacingClient {
+			return fmt.Errorf("runtime: thread %d: begin transaction: %w", t.idx, err)
+		}
+		// The producer is in a fatal state (fenced): start over.
+		t.log.Warn("cannot begin a transaction: replacing the thread's client", "err", err)
+		return t.replaceClient()
 	}
 	t.inTxn = true
 	t.txnAcked.Store(0)
@@ -340,7 +345,13 @@ func (t *thread) abortAndRewind(cause error) error {
 	t.ackMu.Lock()
 	t.prodErrs = nil
 	t.ackMu.Unlock()
-	t.rewind(ctx)
+	if err := t.rewind(ctx); err != nil {
+		// Without the committed offsets the consumer would go on past
+		// the aborted records: start over as a new member instead,
+		// which reads its positions from the committed offsets.
+		t.log.Warn("cannot rewind the consumer: replacing the thread's client", "err", err)
+		return t.replaceClient()
+	}
 	return t.beginTxn()
 }
 
@@ -404,13 +415,16 @@ func (t *thread) replaceClient() error {
 	t.cl = cl
 	t.startProducer()
 	t.app.metrics.clientReplacements.WithLabelValues(t.label).Inc()
+	t.replacingClient = true
+	defer func() { t.replacingClient = false }()
 	return t.beginTxn()
 }
 
 // rewind closes the active tasks without committing and recreates them,
 // to be reopened from their stores, and sets the consumer back to the
-// group's committed offsets of their partitions.
-func (t *thread) rewind(ctx context.Context) {
+// group's committed offsets of their partitions. An error means the
+// offsets could not be read and the consumer was not set back.
+func (t *thread) rewind(ctx context.Context) error {
 	parts := map[string][]int32{}
 	for id, ts := range t.active {
 		for topic, p := range ts.inputs {
@@ -428,17 +442,15 @@ func (t *thread) rewind(ctx context.Context) {
 	t.syncOwned()
 	t.ready = false
 	if len(parts) == 0 {
-		return
+		return nil
 	}
 	offsets, err := t.fetchCommitted(ctx, parts)
 	if err != nil {
-		// The group is rebalancing (or gone): the new assignment sets
-		// the positions from the committed offsets anyway.
-		t.log.Warn("fetching committed offsets to rewind", "err", err)
-		return
+		return fmt.Errorf("fetch committed offsets: %w", err)
 	}
 	t.log.Info("rewound the consumer to the committed offsets", "offsets", offsets)
 	t.cl.SetOffsets(offsets)
+	return nil
 }
 
 // fetchCommitted returns the group's committed offsets of parts, waiting

@@ -134,6 +134,9 @@ type thread struct {
 	// new client).
 	replaceMu sync.Mutex
 	replaced  chan struct{}
+	// replacingClient is set (loop only) while a new client begins its
+	// first transaction: a failure then is fatal.
+	replacingClient bool
 
 	// Owned by the loop: the send path's caches.
 	lastTopic    string

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -67,12 +68,17 @@ type Uncommitted interface {
 // there PutAll is atomic for readers whatever its size. See "Transactional
 // stores" in the package doc.
 type BadgerStore struct {
-	name   string
-	db     *badger.DB
-	count  atomic.Int64
-	closed atomic.Bool
-	once   sync.Once
-	err    error
+	name  string
+	db    *badger.DB
+	count atomic.Int64
+	// countStale (transactional stores) is set by writes; countMu and
+	// counted pace the recounts of ApproximateNumEntries.
+	countStale atomic.Bool
+	countMu    sync.Mutex
+	counted    time.Time
+	closed     atomic.Bool
+	once       sync.Once
+	err        error
 
 	// Transactional stores only. txn never changes after open. mu guards
 	// the overlay pointer and the tree: readers Get under the read lock and
@@ -354,7 +360,48 @@ func (s *BadgerStore) All() iter.Seq2[KeyValue, error] { return s.Range(nil, nil
 // ApproximateNumEntries returns the number of keys, counted at open and
 // maintained by every write. In a transactional store it counts the keys
 // readers see (overlay over badger); it is exact unless a Flush failed.
-func (s *BadgerStore) ApproximateNumEntries() int64 { return s.count.Load() }
+//
+// A transactional store does not read badger on every write to keep the
+// count: it recounts its keys (keys only, overlay over badger) when asked
+// after writes, at most every RecountInterval; in between it returns the
+// last count.
+func (s *BadgerStore) ApproximateNumEntries() int64 {
+	if !s.txn || !s.countStale.Load() {
+		return s.count.Load()
+	}
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	if s.countStale.Load() && time.Since(s.counted) >= RecountInterval {
+		s.countStale.Store(false)
+		n, err := s.countKeys()
+		if err != nil {
+			s.countStale.Store(true)
+			return s.count.Load()
+		}
+		s.count.Store(n)
+		s.counted = time.Now()
+	}
+	return s.count.Load()
+}
+
+// RecountInterval bounds how often a transactional BadgerStore recounts
+// its keys for ApproximateNumEntries.
+var RecountInterval = 10 * time.Second
+
+// countKeys counts the keys readers see (keys only).
+func (s *BadgerStore) countKeys() (int64, error) {
+	v, err := s.view()
+	if err != nil {
+		return 0, err
+	}
+	defer v.release()
+	var n int64
+	v.merge(nil, nil, func([]byte, func() ([]byte, error)) bool {
+		n++
+		return true
+	})
+	return n, nil
+}
 
 // Flush syncs badger's memtable and value log writes to disk.
 //
@@ -405,61 +452,15 @@ func (s *BadgerStore) setOverlay(e KeyValue) {
 
 // putOverlay is PutAll for a transactional store: the entries go into the
 // overlay under one lock, so readers see the batch entirely or not at all.
-// The key count follows what readers see: whether a key existed is read
-// from the overlay, else from badger (keys only).
+// Nothing is read: the key count is refreshed lazily (see
+// ApproximateNumEntries), so a write costs an overlay insert only.
 func (s *BadgerStore) putOverlay(entries []KeyValue) error {
-	// 1. Which keys the overlay lacks (only this goroutine changes it).
-	inBadger := make([]bool, len(entries))
-	need := 0
-	s.mu.RLock()
-	for i, e := range entries {
-		if _, ok := s.ov.Get(KeyValue{Key: e.Key}); !ok {
-			inBadger[i] = true // to check
-			need++
-		}
-	}
-	s.mu.RUnlock()
-	// 2. Whether badger holds those, outside the lock.
-	if need > 0 {
-		err := s.db.View(func(txn *badger.Txn) error {
-			for i, e := range entries {
-				if !inBadger[i] {
-					continue
-				}
-				_, err := txn.Get(e.Key)
-				if errors.Is(err, badger.ErrKeyNotFound) {
-					inBadger[i] = false
-				} else if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return mapErr(err)
-		}
-	}
-	// 3. Apply in order; a repeated key finds its earlier entry in the
-	// overlay.
-	var delta int64
 	s.mu.Lock()
-	for i, e := range entries {
-		existed := inBadger[i]
-		if old, ok := s.ov.Get(KeyValue{Key: e.Key}); ok {
-			existed = old.Value != nil
-		}
-		switch {
-		case e.Value == nil && !existed:
-			continue // nothing to delete
-		case e.Value == nil:
-			delta--
-		case !existed:
-			delta++
-		}
+	for _, e := range entries {
 		s.setOverlay(KeyValue{Key: clone(e.Key), Value: clone(e.Value)})
 	}
 	s.mu.Unlock()
-	s.count.Add(delta)
+	s.countStale.Store(true)
 	return nil
 }
 
@@ -471,7 +472,7 @@ func (s *BadgerStore) deleteOverlay(keys [][]byte) {
 		s.setOverlay(KeyValue{Key: clone(k)})
 	}
 	s.mu.Unlock()
-	s.count.Add(-int64(len(keys)))
+	s.countStale.Store(true)
 }
 
 // flushOverlay writes the overlay to badger as blind sets and deletes (the

@@ -745,3 +745,6 @@ func BenchmarkTxnPutGet(b *testing.B) {
 		})
 	}
 }
+
+// The tests check the transactional stores' counts after each write.
+func init() { RecountInterval = 0 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -63,4 +64,47 @@ func Eddy(t testing.TB) string {
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+var (
+	progMu sync.Mutex
+	progs  = map[string]*program{}
+)
+
+// program is one main package built by Program.
+type program struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Program builds the main package pkg of this module (a path relative to
+// the module root, such as "./examples/wordcount") once per test process
+// and returns the binary's path; a build failure fails t. TestMain must call
+// Main.
+func Program(t testing.TB, pkg string) string {
+	t.Helper()
+	progMu.Lock()
+	p := progs[pkg]
+	if p == nil {
+		p = &program{}
+		progs[pkg] = p
+	}
+	progMu.Unlock()
+	p.once.Do(func() {
+		if dir == "" {
+			p.err = fmt.Errorf("testbin.Program: TestMain must call testbin.Main")
+			return
+		}
+		p.path = filepath.Join(dir, "prog"+strings.NewReplacer("/", "_", ".", "_").Replace(filepath.Clean(pkg)))
+		cmd := exec.Command("go", "build", "-o", p.path, pkg)
+		cmd.Dir = moduleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			p.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	return p.path
 }

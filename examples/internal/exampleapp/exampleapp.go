@@ -37,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-streams/eddy/runtime"
 	"github.com/eddy-streams/eddy/stream"
@@ -120,6 +121,7 @@ type options struct {
 	logLevel       string
 	deadLetter     string
 	memoryLimit    int64
+	sessionTimeout time.Duration
 	set            map[string]bool // flags given on the command line
 }
 
@@ -143,6 +145,8 @@ func parseFlags(ex Example, args []string, stderr io.Writer) (*options, error) {
 		"skip records that cannot be deserialized or processed and write them to this topic, with the error in headers (default: fail)")
 	fs.Int64Var(&o.memoryLimit, "memory-limit", DefaultMemoryLimit,
 		"Go soft memory limit in bytes (like the JVM's -Xmx; ignored when GOMEMLIMIT is set; 0: Go's default)")
+	fs.DurationVar(&o.sessionTimeout, "session-timeout", 0,
+		"consumer group session and rebalance timeout: how long the group waits for a silent worker before moving its tasks (0: franz-go's defaults, 45s and 60s; the broker's minimum is 6s)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "%s: %s\n\nUsage: %s [flags]\n\n", ex.Name, ex.Summary, ex.Name)
 		fmt.Fprintf(fs.Output(), "Without --brokers it runs a demo on an embedded broker and prints the results;\n")
@@ -262,6 +266,9 @@ func (o *options) config(log *slog.Logger) runtime.Config {
 	cfg.CommitInterval = o.commitInterval
 	cfg.Guarantee = runtime.Guarantee(o.guarantee)
 	cfg.Logger = log
+	if o.sessionTimeout > 0 {
+		cfg.ClientOptions = append(cfg.ClientOptions, kgo.SessionTimeout(o.sessionTimeout), kgo.RebalanceTimeout(o.sessionTimeout))
+	}
 	if o.deadLetter != "" {
 		cfg.Errors = stream.ErrorHandlers{
 			Deserialization: stream.LogAndContinue,

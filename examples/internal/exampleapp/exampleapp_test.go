@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/eddy-streams/eddy/runtime"
 	"github.com/eddy-streams/eddy/stream"
 )
@@ -56,6 +58,33 @@ func TestFlagsConfig(t *testing.T) {
 	o, err = parseFlags(testExample, []string{"--brokers", "x:1"}, io.Discard)
 	if err != nil || !reflect.DeepEqual(o.config(nil).Brokers, []string{"x:1"}) {
 		t.Errorf("--brokers over EDDY_BROKERS: %v %v", o, err)
+	}
+}
+
+func TestFlagsSessionTimeout(t *testing.T) {
+	o, err := parseFlags(testExample, []string{"--brokers", "x:1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(o.config(nil).ClientOptions); n != 0 {
+		t.Errorf("no --session-timeout: %d client options, want 0", n)
+	}
+	o, err = parseFlags(testExample, []string{"--brokers", "x:1", "--session-timeout", "7s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := o.config(nil)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers("127.0.0.1:1"), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t")},
+		cfg.ClientOptions...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if got := cl.OptValue(kgo.SessionTimeout); got != 7*time.Second {
+		t.Errorf("SessionTimeout = %v, want 7s", got)
+	}
+	if got := cl.OptValue(kgo.RebalanceTimeout); got != 7*time.Second {
+		t.Errorf("RebalanceTimeout = %v, want 7s", got)
 	}
 }
 
