@@ -131,7 +131,11 @@ func OpenBadger(name, dir string, o BadgerOptions) (*BadgerStore, error) {
 	}
 	s := &BadgerStore{name: name, db: db, txn: o.Transactional}
 	if s.txn {
+		// Counted when first asked (see ApproximateNumEntries): opening
+		// stays cheap for a task restarting after a crash.
 		s.ov = newOverlay()
+		s.countStale.Store(true)
+		return s, nil
 	}
 	// Count keys once at open (keys only, no value reads).
 	var n int64
