@@ -355,6 +355,33 @@ func (t *thread) abortAndRewind(cause error) error {
 	return t.beginTxn()
 }
 
+// abortLost aborts the open transaction after the thread's partitions were
+// lost (the tasks are already closed); if that fails the client is
+// replaced.
+func (t *thread) abortLost() error {
+	if !t.eos || !t.inTxn {
+		return nil
+	}
+	t.app.metrics.txnAborts.WithLabelValues(t.label).Inc()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	t.flushSends()
+	err := t.cl.AbortBufferedRecords(ctx)
+	if err == nil {
+		err = t.cl.EndTransaction(ctx, kgo.TryAbort)
+	}
+	t.ackMu.Lock()
+	t.prodErrs = nil
+	clear(t.acked)
+	t.ackMu.Unlock()
+	if err != nil {
+		t.log.Warn("aborting the transaction of lost tasks failed: replacing the thread's client", "err", err)
+		return t.replaceClient()
+	}
+	t.inTxn = false
+	return t.beginTxn()
+}
+
 // abortOnFailure aborts the open transaction of a thread that failed, so
 // read_committed consumers need not wait for the transaction timeout.
 // Errors are logged: the broker aborts it at the timeout anyway.

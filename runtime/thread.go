@@ -456,8 +456,7 @@ func (t *thread) handle(kind reqKind) error {
 	case reqRevoked:
 		return t.onRevoked()
 	case reqLost:
-		t.onLost()
-		return nil
+		return t.onLost()
 	default:
 		return t.onAssigned()
 	}
@@ -490,8 +489,9 @@ func (t *thread) onRevoked() error {
 
 // onLost closes every active task without committing: the group has
 // moved on without this member.
-func (t *thread) onLost() {
+func (t *thread) onLost() error {
 	t.log.Warn("partitions lost: closing active tasks without committing")
+	defer t.syncOwned()
 	for id, ts := range t.active {
 		if err := t.closeTask(ts, false); err != nil {
 			t.log.Warn("closing a lost task", "task", id.String(), "err", err)
@@ -500,7 +500,9 @@ func (t *thread) onLost() {
 	}
 	t.order = nil
 	t.resetConsumerState()
-	t.syncOwned()
+	// What the lost tasks sent is in the open transaction: it must not
+	// commit with the next tasks' work.
+	return t.abortLost()
 }
 
 func (t *thread) resetConsumerState() {
