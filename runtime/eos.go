@@ -104,33 +104,16 @@ func (t *thread) commitEOS() error {
 	if err := t.beginTxn(); err != nil {
 		return err
 	}
-	var running []*taskState
-	for _, id := range t.order {
-		if ts := t.active[id]; ts.phase == phaseRunning {
-			running = append(running, ts)
-			if err := ts.task.Flush(); err != nil {
-				return err
-			}
-		}
+	running, err := t.flushTasks()
+	if err != nil || len(running) == 0 && len(t.standby) == 0 {
+		return err
 	}
-	if len(running) == 0 && len(t.standby) == 0 {
-		return nil
+	if err := t.flushProducer(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout+2*time.Minute)
 	defer cancel()
-	t.flushSends()
-	if err := t.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("runtime: flush producer: %w", err)
-	}
-	if err := t.checkProduction(); err != nil {
-		return err
-	}
-	t.flushSends()
-	if err := t.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("runtime: flush producer: %w", err)
-	}
 	offsets := t.offsetsToCommit(running)
-	var err error
 	if hook := testHookCommit; hook != nil {
 		err = hook(t)
 	}
@@ -163,15 +146,7 @@ func (t *thread) commitEOS() error {
 	t.app.metrics.txnCommits.WithLabelValues(t.label).Inc()
 	// Committed: the stores take the transaction's writes, then the
 	// checkpoints say how far the changelogs are applied.
-	t.ackMu.Lock()
-	for _, ts := range running {
-		for tp := range ts.logged {
-			if o, ok := t.acked[tp]; ok && o > ts.pos[tp] {
-				ts.pos[tp] = o
-			}
-		}
-	}
-	t.ackMu.Unlock()
+	t.advancePositions(running)
 	for _, ts := range running {
 		if err := ts.flushStores(); err != nil {
 			return err

@@ -1439,41 +1439,14 @@ func (t *thread) commit() error {
 	}
 	start := time.Now()
 	t.lastCommit = start
-	var running []*taskState
-	for _, id := range t.order {
-		if ts := t.active[id]; ts.phase == phaseRunning {
-			running = append(running, ts)
-			if err := ts.task.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if len(running) == 0 && len(t.standby) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout+2*time.Minute)
-	defer cancel()
-	t.flushSends()
-	if err := t.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("runtime: flush producer: %w", err)
-	}
-	if err := t.checkProduction(); err != nil {
+	running, err := t.flushTasks()
+	if err != nil || len(running) == 0 && len(t.standby) == 0 {
 		return err
 	}
-	// A dead-letter record sent by the production handler is flushed too.
-	t.flushSends()
-	if err := t.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("runtime: flush producer: %w", err)
+	if err := t.flushProducer(); err != nil {
+		return err
 	}
-	t.ackMu.Lock()
-	for _, ts := range running {
-		for tp := range ts.logged {
-			if o, ok := t.acked[tp]; ok && o > ts.pos[tp] {
-				ts.pos[tp] = o
-			}
-		}
-	}
-	t.ackMu.Unlock()
+	t.advancePositions(running)
 	for _, ts := range running {
 		if err := ts.writeCheckpoint(); err != nil {
 			return err
@@ -1494,6 +1467,55 @@ func (t *thread) commit() error {
 	}
 	t.mCommit.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// flushTasks flushes the running tasks (caches to stores, changelogs and
+// downstream) and returns them.
+func (t *thread) flushTasks() ([]*taskState, error) {
+	var running []*taskState
+	for _, id := range t.order {
+		if ts := t.active[id]; ts.phase == phaseRunning {
+			running = append(running, ts)
+			if err := ts.task.Flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return running, nil
+}
+
+// flushProducer waits until every record sent so far is acknowledged and
+// applies the production error handler to the failures; dead-letter
+// records the handler sent are flushed too.
+func (t *thread) flushProducer() error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout+2*time.Minute)
+	defer cancel()
+	t.flushSends()
+	if err := t.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("runtime: flush producer: %w", err)
+	}
+	if err := t.checkProduction(); err != nil {
+		return err
+	}
+	t.flushSends()
+	if err := t.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("runtime: flush producer: %w", err)
+	}
+	return nil
+}
+
+// advancePositions moves the running tasks' changelog positions to the
+// acknowledged offsets.
+func (t *thread) advancePositions(running []*taskState) {
+	t.ackMu.Lock()
+	defer t.ackMu.Unlock()
+	for _, ts := range running {
+		for tp := range ts.logged {
+			if o, ok := t.acked[tp]; ok && o > ts.pos[tp] {
+				ts.pos[tp] = o
+			}
+		}
+	}
 }
 
 // checkpointStandbys makes the standbys' stores durable and checkpoints
