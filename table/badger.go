@@ -76,6 +76,8 @@ type BadgerStore struct {
 	countStale atomic.Bool
 	countMu    sync.Mutex
 	counted    time.Time
+	counting   bool           // a background recount runs
+	bg         sync.WaitGroup // the background recount, waited for by Close
 	closed     atomic.Bool
 	once       sync.Once
 	err        error
@@ -362,34 +364,55 @@ func (s *BadgerStore) Range(from, to []byte) iter.Seq2[KeyValue, error] {
 func (s *BadgerStore) All() iter.Seq2[KeyValue, error] { return s.Range(nil, nil) }
 
 // ApproximateNumEntries returns the number of keys, counted at open and
-// maintained by every write. In a transactional store it counts the keys
-// readers see (overlay over badger); it is exact unless a Flush failed.
+// maintained by every write.
 //
 // A transactional store does not read badger on every write to keep the
-// count: it recounts its keys (keys only, overlay over badger) when asked
-// after writes, at most every RecountInterval; in between it returns the
-// last count.
+// count. After writes it recounts its keys (keys only, overlay over
+// badger) in the background, at most every RecountInterval, and returns
+// the last count meanwhile (0 until the first count after open).
 func (s *BadgerStore) ApproximateNumEntries() int64 {
 	if !s.txn || !s.countStale.Load() {
 		return s.count.Load()
 	}
+	if RecountInterval == 0 {
+		// Synchronous (tests).
+		s.countMu.Lock()
+		defer s.countMu.Unlock()
+		s.recount()
+		return s.count.Load()
+	}
 	s.countMu.Lock()
 	defer s.countMu.Unlock()
-	if s.countStale.Load() && time.Since(s.counted) >= RecountInterval {
-		s.countStale.Store(false)
-		n, err := s.countKeys()
-		if err != nil {
-			s.countStale.Store(true)
-			return s.count.Load()
-		}
-		s.count.Store(n)
-		s.counted = time.Now()
+	if s.counting || time.Since(s.counted) < RecountInterval || s.closed.Load() {
+		return s.count.Load()
 	}
+	s.counting = true
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.recount()
+		s.countMu.Lock()
+		s.counting, s.counted = false, time.Now()
+		s.countMu.Unlock()
+	}()
 	return s.count.Load()
 }
 
+// recount counts the keys; writes made while it counts mark the count
+// stale again.
+func (s *BadgerStore) recount() {
+	s.countStale.Store(false)
+	n, err := s.countKeys()
+	if err != nil {
+		s.countStale.Store(true)
+		return
+	}
+	s.count.Store(n)
+}
+
 // RecountInterval bounds how often a transactional BadgerStore recounts
-// its keys for ApproximateNumEntries.
+// its keys for ApproximateNumEntries; zero recounts synchronously at every
+// call after writes.
 var RecountInterval = 10 * time.Second
 
 // countKeys counts the keys readers see (keys only).
@@ -429,6 +452,7 @@ func (s *BadgerStore) Flush() error {
 func (s *BadgerStore) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
+		s.bg.Wait()
 		s.err = s.db.Close()
 		if s.txn {
 			s.mu.Lock()

@@ -748,3 +748,34 @@ func BenchmarkTxnPutGet(b *testing.B) {
 
 // The tests check the transactional stores' counts after each write.
 func init() { RecountInterval = 0 }
+
+// TestTxnBackgroundRecount: with a non-zero RecountInterval the count of a
+// transactional store is refreshed in the background (the caller gets the
+// last count at once), and Close waits for a recount in flight.
+func TestTxnBackgroundRecount(t *testing.T) {
+	defer func(old time.Duration) { RecountInterval = old }(RecountInterval)
+	RecountInterval = time.Millisecond
+	s := openTxn(t, t.TempDir())
+	for i := range 300 {
+		if err := s.Put(fmt.Appendf(nil, "k%04d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.ApproximateNumEntries() != 300 {
+		if time.Now().After(deadline) {
+			t.Fatalf("count %d, want 300", s.ApproximateNumEntries())
+		}
+		time.Sleep(time.Millisecond) // polling interval
+	}
+	if _, err := s.Delete([]byte("k0000")); err != nil {
+		t.Fatal(err)
+	}
+	s.ApproximateNumEntries() // may start a recount Close must wait for
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
