@@ -133,9 +133,11 @@
 //     size in bytes of keys and values, so the runtime can commit early
 //     before it grows too large; the overlay lives in the Go heap, outside
 //     the memory budget below.
-//   - ApproximateNumEntries counts the keys readers see, overlay included
-//     (a write checks whether its key existed, in the overlay or else in
-//     badger); it stays exact unless a Flush failed.
+//   - Writes read nothing: ApproximateNumEntries is refreshed by counting
+//     the keys readers see (overlay over badger, keys only) in the
+//     background, at most every RecountInterval (10 s), after writes; in
+//     between it returns the last count. A read per written key to keep an
+//     exact count cost exactly-once a third of its commit time.
 //
 // Interactive queries on a transactional store see uncommitted writes, as
 // in Kafka Streams under exactly-once before KIP-892's read-committed
