@@ -1,6 +1,10 @@
 package serde
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/lovoo/goka/codec"
+)
 
 // benchSerde reports encode and decode costs of s for v.
 func benchSerde[T any](b *testing.B, s Serde[T], v T) {
@@ -53,3 +57,44 @@ func BenchmarkFloat64(b *testing.B) { benchSerde(b, Float64(), 3.14159) }
 func BenchmarkFloat32(b *testing.B) { benchSerde(b, Float32(), float32(3.14159)) }
 func BenchmarkJSON(b *testing.B)    { benchSerde(b, JSON[benchRecord](), record) }
 func BenchmarkMsgpack(b *testing.B) { benchSerde(b, Msgpack[benchRecord](), record) }
+
+// benchCodec reports encode and decode costs of the goka codec c for v.
+func benchCodec(b *testing.B, c GokaCodec, v any) {
+	enc, err := c.Encode(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(enc)))
+		for b.Loop() {
+			if _, err := c.Encode(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(enc)))
+		for b.Loop() {
+			if _, err := c.Decode(enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkFromGoka measures goka's built-in codecs behind FromGoka.
+func BenchmarkFromGoka(b *testing.B) {
+	b.Run("Bytes", func(b *testing.B) { benchSerde(b, FromGoka[[]byte](new(codec.Bytes)), []byte("0123456789abcdef")) })
+	b.Run("String", func(b *testing.B) { benchSerde(b, FromGoka[string](new(codec.String)), "user-4711/products/42") })
+	b.Run("Int64", func(b *testing.B) { benchSerde(b, FromGoka[int64](new(codec.Int64)), int64(-1234567890123)) })
+}
+
+// BenchmarkToGoka measures eddy serdes behind ToGoka, as goka calls them.
+func BenchmarkToGoka(b *testing.B) {
+	b.Run("Bytes", func(b *testing.B) { benchCodec(b, ToGoka(Bytes()), []byte("0123456789abcdef")) })
+	b.Run("String", func(b *testing.B) { benchCodec(b, ToGoka(String()), "user-4711/products/42") })
+	b.Run("Int64", func(b *testing.B) { benchCodec(b, ToGoka(Int64()), int64(-1234567890123)) })
+	b.Run("JSON", func(b *testing.B) { benchCodec(b, ToGoka(JSON[benchRecord]()), record) })
+}

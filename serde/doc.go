@@ -1,8 +1,8 @@
 // Package serde holds serializers and deserializers (serdes): the typed
 // [Serde] interface, Kafka's byte layouts for bytes, strings and numbers,
-// and JSON and msgpack codecs. Avro in the Confluent wire format, a
-// windowed-key serde and goka codec adapters come next (see the serdes
-// issue).
+// JSON and msgpack codecs, and adapters to and from goka codecs. Avro in
+// the Confluent wire format and a windowed-key serde come next (see the
+// serdes issue).
 //
 // # Use
 //
@@ -24,6 +24,23 @@
 // zero value and an error wrapping [ErrNull]; [Nullable] maps it to a nil
 // pointer instead. Only nil values serialize to nil. See [Serde] for the
 // full rule.
+//
+// # goka codecs
+//
+// [FromGoka] turns a goka codec (github.com/lovoo/goka.Codec) into a
+// Serde[T], and [ToGoka] turns a Serde[T] into a goka codec, so one
+// codebase can move between goka and eddy topic by topic. [GokaCodec] has
+// goka.Codec's method set, so the two interfaces are interchangeable
+// without this package importing goka. goka codecs are not told the topic:
+// FromGoka uses it only in error messages and ToGoka passes "". A value of the wrong Go type
+// fails with [ErrWrongType]. Nulls keep each side's meaning: FromGoka's
+// Deserialize reports nil as [ErrNull] without calling the codec, and
+// ToGoka's codec maps nil to nil both ways, goka's deletion.
+//
+// The bytes are the codec's own: goka's codec.String and codec.Bytes write
+// what [String] and [Bytes] write, but goka's codec.Int64 writes decimal
+// text ("42") where [Int64] writes Kafka's 8 big-endian bytes, so the two
+// cannot read each other's records.
 //
 // # Bad input
 //

@@ -23,6 +23,9 @@ var seedCorpus = map[string][][]byte{
 		[]byte(`{"s":"a","i":1,"f":1.5,"b":"AQI=","l":[{"s":"b"}],"m":{"x":2},"p":{"i":-1},"any":[1,"x",null,{"k":true}]}`),
 		[]byte(`{"i":1e3}`), []byte(`{"s":"\u00e9\ud83d\ude00"}`), []byte(`{} {}`), []byte(`[`), []byte(`null`), []byte(` {"m":null} `),
 	},
+	"FuzzGoka": {
+		[]byte("42"), []byte("-9223372036854775808"), []byte("+07"), []byte("9223372036854775808"), []byte("x"), []byte("{\"user\":\"u1\",\"count\":3}"), []byte("{\"count\":1e3}"), []byte("{"), []byte("null"), []byte("\x00\x00\x00\x00\x00\x00\x00*"), []byte("\xff\xff\xff\xff\xff\xff\xff\xff"), []byte(""),
+	},
 	"FuzzMsgpack": {
 		{0x81, 0xa1, 's', 0xa1, 'a'},
 		{0x82, 0xa1, 'i', 0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xa1, 'l', 0x91, 0x81, 0xa1, 'f', 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0},
