@@ -93,6 +93,8 @@ type consumeOpts struct {
 	readCommitted bool
 	partition     int32
 	exitAtEnd     bool
+	keyFormat     string
+	valueFormat   string
 }
 
 func consumeCmd(a *app) *cobra.Command {
@@ -111,7 +113,16 @@ of every partition as of start-up is reached (--exit-at-end), or SIGINT.
 
 Format verbs: %k key, %v value, %p partition, %o offset, %t topic,
 %T timestamp (Unix ms), %h headers (k=v,k=v), %K key length, %S value length,
-%% a percent sign; escapes \n \t \r \\.`,
+%% a percent sign; escapes \n \t \r \\.
+
+--key-format and --value-format decode what %k and %v print: raw (the bytes
+as they are, the default), json (validated, printed compact on one line),
+msgpack (printed as JSON), string (printed as a JSON string), int64, int32,
+float64 (Kafka's big-endian serializer layouts, printed as JSON numbers).
+Except with raw, a null key or value prints as null. A key or value that
+cannot be decoded prints as "!decode error: <reason>" and the command goes
+on; the number of such records is reported on stderr. avro is not yet
+available (it comes with the schema registry).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.topic = args[0]
@@ -125,6 +136,8 @@ Format verbs: %k key, %v value, %p partition, %o offset, %t topic,
 	c.Flags().BoolVar(&o.readCommitted, "read-committed", false, "only read committed transactional records")
 	c.Flags().Int32VarP(&o.partition, "partition", "p", -1, "consume only this partition (-1: all; not with --group)")
 	c.Flags().BoolVarP(&o.exitAtEnd, "exit-at-end", "e", false, "exit once the end of every partition (as of start-up) is reached")
+	c.Flags().StringVar(&o.keyFormat, "key-format", "raw", "decode keys for %k: "+dataFormats+" (avro: not yet available)")
+	c.Flags().StringVar(&o.valueFormat, "value-format", "raw", "decode values for %v: "+dataFormats+" (avro: not yet available)")
 	return c
 }
 
@@ -134,6 +147,14 @@ func runConsume(ctx context.Context, a *app, o consumeOpts, out, errw io.Writer)
 		return err
 	}
 	format, err := parseFormat(o.format)
+	if err != nil {
+		return err
+	}
+	keyDec, err := parseDataFormat("key-format", o.keyFormat)
+	if err != nil {
+		return err
+	}
+	valueDec, err := parseDataFormat("value-format", o.valueFormat)
 	if err != nil {
 		return err
 	}
@@ -192,8 +213,11 @@ func runConsume(ctx context.Context, a *app, o consumeOpts, out, errw io.Writer)
 	bw := bufio.NewWriterSize(out, 64<<10)
 	var (
 		printed int64
+		failed  int64 // records whose key or value could not be decoded
 		buf     []byte
 		runErr  error
+		keyText []byte // decoded key / value, with the decoders
+		valText []byte
 	)
 poll:
 	for {
@@ -220,7 +244,17 @@ poll:
 				positions[r.Partition] = r.Offset + 1
 			}
 			if !r.Attrs.IsControl() {
-				buf = format.append(buf[:0], r)
+				if keyDec == nil && valueDec == nil {
+					buf = format.append(buf[:0], r)
+				} else {
+					var kerr, verr error
+					keyText, kerr = decodeText(keyDec, keyText[:0], r.Topic, r.Key)
+					valText, verr = decodeText(valueDec, valText[:0], r.Topic, r.Value)
+					if kerr != nil || verr != nil {
+						failed++
+					}
+					buf = format.appendKV(buf[:0], r, keyText, valText)
+				}
 				if _, err := bw.Write(buf); err != nil {
 					runErr = fmt.Errorf("write: %w", err)
 					break poll
@@ -254,6 +288,9 @@ poll:
 		runErr = fmt.Errorf("write: %w", err)
 	}
 	prog.stop()
+	if failed > 0 {
+		fmt.Fprintf(errw, "%d of %d records could not be decoded (printed with %q)\n", failed, printed, decodeMarker+"…")
+	}
 	if o.group != "" {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -323,4 +360,20 @@ func endTargets(ctx context.Context, a *app, o consumeOpts, spec offsetSpec) (en
 		return nil, nil, fmt.Errorf("topic %s: no such partition", o.topic)
 	}
 	return ends, positions, nil
+}
+
+// decodeText appends the text of a key or value b onto dst: b as it is
+// when dec is nil (raw), its decoded form, or the decode error marker.
+// It returns the decode error, if any, for counting.
+func decodeText(dec dataDecoder, dst []byte, topic string, b []byte) ([]byte, error) {
+	if dec == nil {
+		return append(dst, b...), nil
+	}
+	out, err := dec(dst, topic, b)
+	if err != nil {
+		// One line per record: a message never spans lines.
+		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		return append(append(dst, decodeMarker...), msg...), err
+	}
+	return out, nil
 }

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/eddy-streams/eddy/serde"
 )
 
 // recordFormat is a compiled kcat-like --format string.
@@ -77,16 +83,26 @@ func parseFormat(s string) (recordFormat, error) {
 	return f, nil
 }
 
-// append formats r onto dst.
+// append formats r onto dst, printing key and value as they are.
 func (f recordFormat) append(dst []byte, r *kgo.Record) []byte {
+	if r == nil { // literal-only formats
+		return f.appendKV(dst, r, nil, nil)
+	}
+	return f.appendKV(dst, r, r.Key, r.Value)
+}
+
+// appendKV formats r onto dst with key and value as the text of %k and %v
+// (the decoded forms under --key-format / --value-format). %K and %S stay
+// the lengths of the raw key and value.
+func (f recordFormat) appendKV(dst []byte, r *kgo.Record, key, value []byte) []byte {
 	for _, p := range f {
 		switch p.verb {
 		case 0:
 			dst = append(dst, p.lit...)
 		case 'k':
-			dst = append(dst, r.Key...)
+			dst = append(dst, key...)
 		case 'v':
-			dst = append(dst, r.Value...)
+			dst = append(dst, value...)
 		case 'p':
 			dst = strconv.AppendInt(dst, int64(r.Partition), 10)
 		case 'o':
@@ -111,4 +127,186 @@ func (f recordFormat) append(dst []byte, r *kgo.Record) []byte {
 		}
 	}
 	return dst
+}
+
+// dataFormats lists the --key-format / --value-format names, for messages.
+const dataFormats = "raw, json, msgpack, string, int64, int32, float64"
+
+// decodeMarker starts the text printed in place of a key or value that
+// could not be decoded.
+const decodeMarker = "!decode error: "
+
+// dataDecoder renders a record key or value as text for %k / %v. It appends
+// the text for b to dst; nil b is a null (tombstone).
+type dataDecoder func(dst []byte, topic string, b []byte) ([]byte, error)
+
+// parseDataFormat returns the decoder of a --key-format / --value-format
+// name, or nil for raw (bytes printed as they are). flag names the flag in
+// errors.
+func parseDataFormat(flag, name string) (dataDecoder, error) {
+	switch name {
+	case "", "raw":
+		return nil, nil
+	case "json":
+		return decodeJSON, nil
+	case "msgpack":
+		return decodeMsgpack, nil
+	case "string":
+		return decodeString, nil
+	case "int64":
+		return decodeNumber(serde.Int64(), func(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }), nil
+	case "int32":
+		return decodeNumber(serde.Int32(), func(dst []byte, v int32) []byte { return strconv.AppendInt(dst, int64(v), 10) }), nil
+	case "float64":
+		return decodeNumber(serde.Float64(), appendJSONFloat), nil
+	case "avro":
+		return nil, fmt.Errorf("--%s avro: not yet available (Avro decoding comes with the schema registry, issue 7); formats now: %s", flag, dataFormats)
+	}
+	return nil, fmt.Errorf("--%s %q: unknown format, want one of %s", flag, name, dataFormats)
+}
+
+// appendNull appends the JSON null printed for a tombstone.
+func appendNull(dst []byte) []byte { return append(dst, "null"...) }
+
+var jsonSerde = serde.JSON[json.RawMessage]()
+
+// decodeJSON validates that b is exactly one JSON value and appends it
+// compacted onto one line.
+func decodeJSON(dst []byte, topic string, b []byte) ([]byte, error) {
+	if b == nil {
+		return appendNull(dst), nil
+	}
+	raw, err := jsonSerde.Deserialize(topic, b)
+	if err != nil {
+		return dst, err
+	}
+	buf := bytes.NewBuffer(dst)
+	if err := json.Compact(buf, raw); err != nil {
+		return dst, fmt.Errorf("json: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeString appends b as a JSON string (invalid UTF-8 replaced by
+// U+FFFD, as encoding/json does).
+func decodeString(dst []byte, topic string, b []byte) ([]byte, error) {
+	if b == nil {
+		return appendNull(dst), nil
+	}
+	s, err := serde.String().Deserialize(topic, b)
+	if err != nil {
+		return dst, err
+	}
+	return appendJSON(dst, s)
+}
+
+// decodeNumber returns a decoder of a fixed-width Kafka number serde that
+// prints the number as JSON.
+func decodeNumber[T any](s serde.Serde[T], app func([]byte, T) []byte) dataDecoder {
+	return func(dst []byte, topic string, b []byte) ([]byte, error) {
+		if b == nil {
+			return appendNull(dst), nil
+		}
+		v, err := s.Deserialize(topic, b)
+		if err != nil {
+			return dst, err
+		}
+		return app(dst, v), nil
+	}
+}
+
+// appendJSONFloat appends v as a JSON number; NaN and infinities, which
+// JSON cannot represent, are printed as the strings "NaN", "+Inf", "-Inf".
+func appendJSONFloat(dst []byte, v float64) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return strconv.AppendQuote(dst, strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	return append(dst, b...)
+}
+
+// appendJSON appends v encoded as JSON without HTML escaping.
+func appendJSON(dst []byte, v any) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return dst, fmt.Errorf("to json: %w", err)
+	}
+	out := buf.Bytes()
+	return out[:len(out)-1], nil // Encode ends with a newline
+}
+
+// msgpackValue is a msgpack value decoded into generic Go values: maps
+// become map[string]any with non-string keys printed by fmt's %v, binary
+// becomes []byte (base64 in JSON), timestamps time.Time, the rest what
+// DecodeInterface returns.
+// It is decoded through [serde.Msgpack], whose pre-scan bounds memory use
+// by the input size before the library allocates anything.
+type msgpackValue struct{ v any }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *msgpackValue) DecodeMsgpack(d *msgpack.Decoder) error {
+	d.SetMapDecoder(decodeMsgpackMap)
+	v, err := d.DecodeInterface()
+	m.v = v
+	return err
+}
+
+// decodeMsgpackMap decodes a map with keys of any type into map[string]any.
+func decodeMsgpackMap(d *msgpack.Decoder) (any, error) {
+	n, err := d.DecodeMapLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	m := make(map[string]any, n) // n is backed by input bytes (pre-scan)
+	for range n {
+		k, err := d.DecodeInterface()
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.DecodeInterface()
+		if err != nil {
+			return nil, err
+		}
+		ks, ok := k.(string)
+		if !ok {
+			ks = fmt.Sprintf("%v", k)
+		}
+		m[ks] = v
+	}
+	return m, nil
+}
+
+var msgpackSerde = serde.Msgpack[msgpackValue]()
+
+// decodeMsgpack decodes exactly one msgpack value and appends it as JSON.
+func decodeMsgpack(dst []byte, topic string, b []byte) ([]byte, error) {
+	if b == nil {
+		return appendNull(dst), nil
+	}
+	v, err := msgpackSerde.Deserialize(topic, b)
+	if err != nil {
+		return dst, err
+	}
+	return appendJSON(dst, utcTimes(v.v))
+}
+
+// utcTimes converts the msgpack timestamps in v, which the library decodes
+// in the local time zone, to UTC in place, so output does not depend on the
+// machine's zone. Nesting is bounded by the msgpack pre-scan.
+func utcTimes(v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC()
+	case map[string]any:
+		for k, e := range x {
+			x[k] = utcTimes(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = utcTimes(e)
+		}
+	}
+	return v
 }
