@@ -43,10 +43,6 @@ const (
 	maxUncommittedBytes = 64 << 20
 )
 
-// errAborted reports a transaction that could not commit; the thread
-// aborted it and rewound its tasks.
-var errAborted = errors.New("runtime: transaction aborted")
-
 // testHookCommit, set by tests only, runs before a thread's transactional
 // commit; an error it returns makes the commit fail (and abort).
 var testHookCommit func(t *thread) error
@@ -114,29 +110,7 @@ func (t *thread) commitEOS() error {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout+2*time.Minute)
 	defer cancel()
 	offsets := t.offsetsToCommit(running)
-	if hook := testHookCommit; hook != nil {
-		err = hook(t)
-	}
-	if err != nil {
-	} else if t.txnAcked.Load() > 0 {
-		if len(offsets) > 0 {
-			err = t.txnCommitOffsets(ctx, offsets)
-		}
-		if err == nil {
-			err = t.cl.EndTransaction(ctx, kgo.TryCommit)
-		}
-	} else {
-		// Nothing was written in this transaction: the offsets commit on
-		// their own (still fenced by the group generation), and the
-		// empty transaction ends without a request.
-		if len(offsets) > 0 {
-			err = t.commitOffsetsPlain(offsets)
-		}
-		if err == nil {
-			err = t.cl.EndTransaction(ctx, kgo.TryCommit)
-		}
-	}
-	if err != nil {
+	if err := t.commitTxn(ctx, offsets); err != nil {
 		return t.abortAndRewind(err)
 	}
 	t.inTxn = false
@@ -163,6 +137,28 @@ func (t *thread) commitEOS() error {
 	}
 	t.mCommit.Observe(time.Since(start).Seconds())
 	return t.beginTxn()
+}
+
+// commitTxn adds offsets to the open transaction and commits it.
+func (t *thread) commitTxn(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
+	if hook := testHookCommit; hook != nil {
+		if err := hook(t); err != nil {
+			return err
+		}
+	}
+	if len(offsets) > 0 {
+		commit := t.txnCommitOffsets
+		if t.txnAcked.Load() == 0 {
+			// Nothing was written in this transaction: the offsets commit
+			// on their own (still fenced by the group generation), and
+			// the empty transaction ends without a request.
+			commit = func(_ context.Context, o map[string]map[int32]kgo.EpochOffset) error { return t.commitOffsetsPlain(o) }
+		}
+		if err := commit(ctx, offsets); err != nil {
+			return err
+		}
+	}
+	return t.cl.EndTransaction(ctx, kgo.TryCommit)
 }
 
 // flatOffsets flattens a commit's offsets.
@@ -266,7 +262,8 @@ func (t *thread) topicIDsOf(ctx context.Context, offsets map[string]map[int32]kg
 
 // retryTxn retries fn while the transaction or group coordinator answers
 // with a retriable error (CONCURRENT_TRANSACTIONS right after the previous
-// commit, a coordinator moving or loading), up to ctx's deadline.
+// commit, UNSTABLE_OFFSET_COMMIT while another transaction's offsets are
+// pending, a coordinator moving or loading), up to ctx's deadline.
 func retryTxn(ctx context.Context, fn func() error) error {
 	backoff := 5 * time.Millisecond
 	for {
@@ -274,7 +271,8 @@ func retryTxn(ctx context.Context, fn func() error) error {
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, kerr.ConcurrentTransactions) && !errors.Is(err, kerr.CoordinatorLoadInProgress) &&
+		if !errors.Is(err, kerr.ConcurrentTransactions) && !errors.Is(err, kerr.UnstableOffsetCommit) &&
+			!errors.Is(err, kerr.CoordinatorLoadInProgress) &&
 			!errors.Is(err, kerr.CoordinatorNotAvailable) && !errors.Is(err, kerr.NotCoordinator) {
 			return err
 		}
@@ -299,12 +297,7 @@ func (t *thread) abortAndRewind(cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	if t.inTxn {
-		t.flushSends()
-		err := t.cl.AbortBufferedRecords(ctx)
-		if err == nil {
-			err = t.cl.EndTransaction(ctx, kgo.TryAbort)
-		}
-		if err != nil {
+		if err := t.abortTxn(ctx); err != nil {
 			// The producer is fenced (the transaction timed out while
 			// the thread was stalled, or a newer incarnation took its
 			// transactional id) or the broker is unreachable: what the
@@ -314,12 +307,7 @@ func (t *thread) abortAndRewind(cause error) error {
 			t.log.Warn("the transaction cannot be aborted: replacing the thread's client", "err", err)
 			return t.replaceClient()
 		}
-		t.inTxn = false
 	}
-	// Records failed by the abort are not production errors.
-	t.ackMu.Lock()
-	t.prodErrs = nil
-	t.ackMu.Unlock()
 	if err := t.rewind(ctx); err != nil {
 		// Without the committed offsets the consumer would go on past
 		// the aborted records: start over as a new member instead,
@@ -340,20 +328,13 @@ func (t *thread) abortLost() error {
 	t.app.metrics.txnAborts.WithLabelValues(t.label).Inc()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	t.flushSends()
-	err := t.cl.AbortBufferedRecords(ctx)
-	if err == nil {
-		err = t.cl.EndTransaction(ctx, kgo.TryAbort)
-	}
-	t.ackMu.Lock()
-	t.prodErrs = nil
-	clear(t.acked)
-	t.ackMu.Unlock()
-	if err != nil {
+	if err := t.abortTxn(ctx); err != nil {
 		t.log.Warn("aborting the transaction of lost tasks failed: replacing the thread's client", "err", err)
 		return t.replaceClient()
 	}
-	t.inTxn = false
+	t.ackMu.Lock()
+	clear(t.acked)
+	t.ackMu.Unlock()
 	return t.beginTxn()
 }
 
@@ -366,16 +347,26 @@ func (t *thread) abortOnFailure() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if err := t.abortTxn(ctx); err != nil {
+		t.log.Warn("aborting the transaction of a failed thread", "err", err)
+	}
+}
+
+// abortTxn aborts the open transaction: records still buffered fail,
+// and the records that failed are not production errors.
+func (t *thread) abortTxn(ctx context.Context) error {
 	t.flushSends()
 	err := t.cl.AbortBufferedRecords(ctx)
 	if err == nil {
 		err = t.cl.EndTransaction(ctx, kgo.TryAbort)
 	}
-	if err != nil {
-		t.log.Warn("aborting the transaction of a failed thread", "err", err)
-		return
+	t.ackMu.Lock()
+	t.prodErrs = nil
+	t.ackMu.Unlock()
+	if err == nil {
+		t.inTxn = false
 	}
-	t.inTxn = false
+	return err
 }
 
 // replaceClient closes the thread's client (leaving the group) and its
@@ -468,48 +459,35 @@ func (t *thread) fetchCommitted(ctx context.Context, parts map[string][]int32) (
 		rt.Topic, rt.Partitions = topic, ps
 		req.Topics = append(req.Topics, rt)
 	}
-	out := map[string]map[int32]kgo.EpochOffset{}
+	var out map[string]map[int32]kgo.EpochOffset
 	var none []string
-	backoff := 5 * time.Millisecond
-	for {
+	err := retryTxn(ctx, func() error {
 		resp, err := req.RequestWith(ctx, t.cl)
-		if err == nil {
-			err = kerr.ErrorForCode(resp.ErrorCode)
+		if err != nil {
+			return err
 		}
-		unstable := false
-		if err == nil {
-			for _, rt := range resp.Topics {
-				for _, rp := range rt.Partitions {
-					if e := kerr.ErrorForCode(rp.ErrorCode); e != nil {
-						if errors.Is(e, kerr.UnstableOffsetCommit) {
-							unstable = true
-							continue
-						}
-						return nil, fmt.Errorf("%s-%d: %w", rt.Topic, rp.Partition, e)
-					}
-					if out[rt.Topic] == nil {
-						out[rt.Topic] = map[int32]kgo.EpochOffset{}
-					}
-					out[rt.Topic][rp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: rp.Offset}
-					if rp.Offset < 0 && !slices.Contains(none, rt.Topic) {
-						none = append(none, rt.Topic)
-					}
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return err
+		}
+		out, none = map[string]map[int32]kgo.EpochOffset{}, nil
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					return fmt.Errorf("%s-%d: %w", rt.Topic, rp.Partition, err)
+				}
+				if out[rt.Topic] == nil {
+					out[rt.Topic] = map[int32]kgo.EpochOffset{}
+				}
+				out[rt.Topic][rp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: rp.Offset}
+				if rp.Offset < 0 && !slices.Contains(none, rt.Topic) {
+					none = append(none, rt.Topic)
 				}
 			}
 		}
-		if err != nil && !errors.Is(err, kerr.CoordinatorLoadInProgress) && !errors.Is(err, kerr.NotCoordinator) &&
-			!errors.Is(err, kerr.CoordinatorNotAvailable) {
-			return nil, err
-		}
-		if err == nil && !unstable {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("offsets still pending: %w", ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 200*time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(none) > 0 {
 		starts, err := t.app.adm.ListStartOffsets(ctx, none...)
