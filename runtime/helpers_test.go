@@ -295,3 +295,21 @@ func (r *running) stop(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 }
+
+// storeInt64s reads every entry of this worker's key-value store name,
+// decoding the values as int64.
+func storeInt64s(t *testing.T, a *App, name string) map[string]int64 {
+	t.Helper()
+	r, err := a.Store(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for kv, err := range r.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[string(kv.Key)], _ = serde.Int64().Deserialize("", kv.Value)
+	}
+	return got
+}

@@ -42,17 +42,7 @@ func TestWordCount(t *testing.T) {
 		if err != nil || h.String() != "127.0.0.1:7001" {
 			t.Errorf("KeyOwner = %v, %v", h, err)
 		}
-		r, err := app.Store("counts")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]int64{}
-		for kv, err := range r.All() {
-			if err != nil {
-				t.Fatal(err)
-			}
-			got[string(kv.Key)], _ = serde.Int64().Deserialize("", kv.Value)
-		}
+		got := storeInt64s(t, app.App, "counts")
 		if !equalCounts(got, want) {
 			t.Errorf("store All = %v, want %v", got, want)
 		}
