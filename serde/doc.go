@@ -1,8 +1,10 @@
 // Package serde holds serializers and deserializers (serdes): the typed
 // [Serde] interface, Kafka's byte layouts for bytes, strings and numbers,
 // JSON and msgpack codecs, and adapters to and from goka codecs. Avro in
-// the Confluent wire format and a windowed-key serde come next (see the
-// serdes issue).
+// the Confluent wire format, governed by a schema registry, is in
+// package serde/avro; the windowed-key serdes (Kafka Streams' layouts) are
+// window.TimeWindowedSerde and window.SessionWindowedSerde. The guide is
+// docs/serdes-and-schemas.md.
 //
 // # Use
 //
