@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -133,6 +134,8 @@ type avroSerde[T any] struct {
 	name   string       // full name of a named schema, else ""
 	api    havro.API
 	opts   options
+	// byPointer: Serialize hands hamba &v (structs) rather than v.
+	byPointer bool
 
 	ids     sync.Map  // topic -> int (schema id to write with)
 	readers sync.Map  // writer schema id -> *resolved
@@ -194,6 +197,12 @@ func Serde[T any](reg Registry, schema string, opts ...Option) (serde.Serde[T], 
 		return nil, err
 	}
 	s := &avroSerde[T]{reg: reg, text: schema, schema: sch, opts: o}
+	// hamba encodes a struct from a pointer without copying it into an
+	// interface, but refuses pointers to other kinds (strings, numbers,
+	// maps, slices): those go by value.
+	if t := reflect.TypeFor[T](); t.Kind() == reflect.Struct {
+		s.byPointer = true
+	}
 	if n, ok := sch.(havro.NamedSchema); ok {
 		s.name = n.FullName()
 	}
@@ -283,7 +292,11 @@ func (s *avroSerde[T]) Serialize(topic string, v T) ([]byte, error) {
 	hdr[0] = magic
 	binary.BigEndian.PutUint32(hdr[1:], uint32(id))
 	_, _ = w.Write(hdr[:])
-	w.WriteVal(s.schema, &v)
+	if s.byPointer {
+		w.WriteVal(s.schema, &v)
+	} else {
+		w.WriteVal(s.schema, v)
+	}
 	if w.Error != nil {
 		return nil, fmt.Errorf("avro serializer, topic %q: %w", topic, w.Error)
 	}

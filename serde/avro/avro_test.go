@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -330,4 +332,54 @@ func TestOversizedNoAllocation(t *testing.T) {
 			t.Fatalf("% x: %d bytes allocated per record", b, per)
 		}
 	}
+}
+
+// TestNonRecordTypes round-trips values that are not structs: primitives,
+// a map for a record, an array, and any. hamba refuses pointers to them,
+// so Serialize must hand them over by value.
+func TestNonRecordTypes(t *testing.T) {
+	reg := newFakeRegistry().serve(t)
+	roundTrip := func(name string, check func() error) {
+		t.Helper()
+		if err := check(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	roundTrip("string", func() error { return rt(t, reg, `"string"`, "ann") })
+	roundTrip("long", func() error { return rt(t, reg, `"long"`, int64(-42)) })
+	roundTrip("double", func() error { return rt(t, reg, `"double"`, 2.5) })
+	roundTrip("bytes", func() error { return rt(t, reg, `"bytes"`, []byte{1, 2, 3}) })
+	roundTrip("array", func() error { return rt(t, reg, `{"type":"array","items":"int"}`, []int32{1, 2}) })
+	roundTrip("map as record", func() error {
+		return rt(t, reg, userV1, map[string]any{"a": "x", "b": int64(3)})
+	})
+	roundTrip("any string", func() error { return rt[any](t, reg, `"string"`, "y") })
+}
+
+// rt serializes v with a serde of schema (auto-registered under topic
+// "nr-<schema>") and checks that it deserializes to v.
+func rt[T any](t *testing.T, reg Registry, schema string, v T) error {
+	t.Helper()
+	s, err := Serde[T](reg, schema, AutoRegister())
+	if err != nil {
+		return err
+	}
+	topic := "nr-" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' {
+			return r
+		}
+		return -1
+	}, schema)
+	b, err := s.Serialize(topic, v)
+	if err != nil {
+		return err
+	}
+	got, err := s.Deserialize(topic, b)
+	if err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(got, v) {
+		return fmt.Errorf("got %#v, want %#v", got, v)
+	}
+	return nil
 }
