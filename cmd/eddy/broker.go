@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strconv"
 	"time"
@@ -9,7 +12,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eddy-streams/eddy/broker"
+	"github.com/eddy-streams/eddy/registry"
 )
+
+// registryStartTimeout bounds starting the schema registry: creating its
+// topic and replaying it.
+const registryStartTimeout = time.Minute
 
 func init() { commands = append(commands, brokerCmd) }
 
@@ -23,6 +31,8 @@ func brokerCmd(a *app) *cobra.Command {
 		segmentBytes  int64
 		retentionMs   int64
 		readyFile     string
+		withRegistry  bool
+		registryTopic string
 	)
 	c := &cobra.Command{
 		Use:   "broker",
@@ -30,6 +40,15 @@ func brokerCmd(a *app) *cobra.Command {
 		Long: `broker runs eddy's bundled broker: a durable, partitioned log speaking the
 Kafka wire protocol. It serves Kafka clients on --listen and Prometheus
 metrics on --http (/metrics). It shuts down cleanly on SIGINT or SIGTERM.
+
+With --http set (the default, 127.0.0.1:8081, Confluent Schema Registry's
+port), the broker also serves a schema registry there: the Confluent Schema
+Registry REST API for Avro schemas (/subjects, /schemas/ids/..., /config,
+/compatibility, /mode). Its schemas are kept in the compacted topic
+--registry-topic (default _schemas) on the broker itself, so ids and versions
+survive restarts. Point serdes, "eddy registry" and "eddy consume
+--value-format avro" at http://<--http address>. --registry=false turns it
+off.
 
 Topic config defaults for the whole broker are set with --config k=v (Kafka
 topic config names); --flush-messages, --flush-ms, --segment-bytes and
@@ -71,8 +90,18 @@ topic config names); --flush-messages, --flush-ms, --segment-bytes and
 				return err
 			}
 			log.Info("eddy broker ready", "kafka", srv.Addr(), "http", srv.HTTPAddr(), "data_dir", cfg.DataDir, "sync_writes", cfg.SyncWrites)
+			var reg *registry.Server
+			if withRegistry && cfg.HTTP != "" {
+				if reg, err = startRegistry(cmd.Context(), srv, registryTopic, log); err != nil {
+					srv.Close()
+					return err
+				}
+			}
 			if readyFile != "" {
 				if err := writeFileAtomic(readyFile, []byte(srv.Addr()+"\n")); err != nil {
+					if reg != nil {
+						reg.Close()
+					}
 					srv.Close()
 					return fmt.Errorf("ready file: %w", err)
 				}
@@ -80,6 +109,11 @@ topic config names); --flush-messages, --flush-ms, --segment-bytes and
 			<-cmd.Context().Done()
 			log.Info("shutting down")
 			start := time.Now()
+			if reg != nil {
+				if err := reg.Close(); err != nil {
+					log.Warn("closing the schema registry", "err", err)
+				}
+			}
 			if err := srv.Close(); err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}
@@ -91,7 +125,9 @@ topic config names); --flush-messages, --flush-ms, --segment-bytes and
 	f.StringVar(&cfg.DataDir, "data-dir", def.DataDir, "directory holding the logs and broker metadata")
 	f.StringVar(&cfg.Listen, "listen", def.Listen, "Kafka listener host:port (port 0: any free port)")
 	f.StringVar(&cfg.Advertise, "advertise", "", "host:port advertised to clients (default: the actual listen address)")
-	f.StringVar(&cfg.HTTP, "http", def.HTTP, `HTTP listener for /metrics ("" disables)`)
+	f.StringVar(&cfg.HTTP, "http", def.HTTP, `HTTP listener for /metrics and the schema registry ("" disables)`)
+	f.BoolVar(&withRegistry, "registry", true, "serve the schema registry on --http")
+	f.StringVar(&registryTopic, "registry-topic", registry.DefaultTopic, "compacted topic the schema registry keeps its schemas in")
 	f.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", def.AutoCreateTopics, "create unknown topics on Metadata and Produce")
 	f.Int32Var(&cfg.DefaultPartitions, "default-partitions", def.DefaultPartitions, "partitions of auto-created topics")
 	f.BoolVar(&cfg.SyncWrites, "sync-writes", def.SyncWrites, "fsync every append before acknowledging it")
@@ -106,4 +142,25 @@ topic config names); --flush-messages, --flush-ms, --segment-bytes and
 	f.StringVar(&readyFile, "ready-file", "", "write the advertised Kafka address to this file once listening")
 	f.MarkHidden("ready-file") //nolint:errcheck // flag exists
 	return c
+}
+
+// startRegistry mounts the schema registry, its records in topic on srv,
+// on srv's HTTP listener.
+func startRegistry(ctx context.Context, srv *broker.Server, topic string, log *slog.Logger) (*registry.Server, error) {
+	ctx, cancel := context.WithTimeout(ctx, registryStartTimeout)
+	defer cancel()
+	l, err := registry.NewKafkaLog(ctx, []string{srv.Addr()}, topic)
+	if errors.Is(err, registry.ErrBadLogTopic) {
+		return nil, fmt.Errorf("schema registry: %w (to fix the topic, start the broker with --registry=false; or pick another --registry-topic)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	reg, err := registry.Mount(ctx, srv, registry.Config{Log: l, Logger: log.With("component", "registry")})
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	log.Info("schema registry ready", "url", "http://"+srv.HTTPAddr(), "topic", topic)
+	return reg, nil
 }
