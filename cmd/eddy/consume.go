@@ -95,6 +95,7 @@ type consumeOpts struct {
 	exitAtEnd     bool
 	keyFormat     string
 	valueFormat   string
+	registry      string
 }
 
 func consumeCmd(a *app) *cobra.Command {
@@ -117,12 +118,14 @@ Format verbs: %k key, %v value, %p partition, %o offset, %t topic,
 
 --key-format and --value-format decode what %k and %v print: raw (the bytes
 as they are, the default), json (validated, printed compact on one line),
-msgpack (printed as JSON), string (printed as a JSON string), int64, int32,
-float64 (Kafka's big-endian serializer layouts, printed as JSON numbers).
-Except with raw, a null key or value prints as null. A key or value that
-cannot be decoded prints as "!decode error: <reason>" and the command goes
-on; the number of such records is reported on stderr. avro is not yet
-available (it comes with the schema registry).`,
+msgpack (printed as JSON), avro (the Confluent wire format: the writer
+schema is fetched by id from the schema registry at --registry, once per id,
+and the datum is printed as JSON), string (printed as a JSON string), int64,
+int32, float64 (Kafka's big-endian serializer layouts, printed as JSON
+numbers). Except with raw, a null key or value prints as null. A key or
+value that cannot be decoded (for avro: a wrong magic byte, an unknown
+schema id, truncated data) prints as "!decode error: <reason>" and the
+command goes on; the number of such records is reported on stderr.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.topic = args[0]
@@ -136,8 +139,9 @@ available (it comes with the schema registry).`,
 	c.Flags().BoolVar(&o.readCommitted, "read-committed", false, "only read committed transactional records")
 	c.Flags().Int32VarP(&o.partition, "partition", "p", -1, "consume only this partition (-1: all; not with --group)")
 	c.Flags().BoolVarP(&o.exitAtEnd, "exit-at-end", "e", false, "exit once the end of every partition (as of start-up) is reached")
-	c.Flags().StringVar(&o.keyFormat, "key-format", "raw", "decode keys for %k: "+dataFormats+" (avro: not yet available)")
-	c.Flags().StringVar(&o.valueFormat, "value-format", "raw", "decode values for %v: "+dataFormats+" (avro: not yet available)")
+	c.Flags().StringVar(&o.keyFormat, "key-format", "raw", "decode keys for %k: "+dataFormats)
+	c.Flags().StringVar(&o.valueFormat, "value-format", "raw", "decode values for %v: "+dataFormats)
+	registryURLFlag(c.Flags(), &o.registry)
 	return c
 }
 
@@ -150,11 +154,11 @@ func runConsume(ctx context.Context, a *app, o consumeOpts, out, errw io.Writer)
 	if err != nil {
 		return err
 	}
-	keyDec, err := parseDataFormat("key-format", o.keyFormat)
+	keyDec, err := parseDataFormat("key-format", o.keyFormat, o.registry)
 	if err != nil {
 		return err
 	}
-	valueDec, err := parseDataFormat("value-format", o.valueFormat)
+	valueDec, err := parseDataFormat("value-format", o.valueFormat, o.registry)
 	if err != nil {
 		return err
 	}

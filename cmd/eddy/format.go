@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/eddy-streams/eddy/serde"
+	"github.com/eddy-streams/eddy/serde/avro"
 )
 
 // recordFormat is a compiled kcat-like --format string.
@@ -130,7 +134,7 @@ func (f recordFormat) appendKV(dst []byte, r *kgo.Record, key, value []byte) []b
 }
 
 // dataFormats lists the --key-format / --value-format names, for messages.
-const dataFormats = "raw, json, msgpack, string, int64, int32, float64"
+const dataFormats = "raw, json, msgpack, avro, string, int64, int32, float64"
 
 // decodeMarker starts the text printed in place of a key or value that
 // could not be decoded.
@@ -142,8 +146,8 @@ type dataDecoder func(dst []byte, topic string, b []byte) ([]byte, error)
 
 // parseDataFormat returns the decoder of a --key-format / --value-format
 // name, or nil for raw (bytes printed as they are). flag names the flag in
-// errors.
-func parseDataFormat(flag, name string) (dataDecoder, error) {
+// errors; registryURL is the schema registry avro fetches schemas from.
+func parseDataFormat(flag, name, registryURL string) (dataDecoder, error) {
 	switch name {
 	case "", "raw":
 		return nil, nil
@@ -160,7 +164,15 @@ func parseDataFormat(flag, name string) (dataDecoder, error) {
 	case "float64":
 		return decodeNumber(serde.Float64(), appendJSONFloat), nil
 	case "avro":
-		return nil, fmt.Errorf("--%s avro: not yet available (Avro decoding comes with the schema registry, issue 7); formats now: %s", flag, dataFormats)
+		url, err := registryBaseURL(registryURL)
+		if err != nil {
+			return nil, fmt.Errorf("--%s avro needs the schema registry: %w", flag, err)
+		}
+		reg, err := avro.NewRegistryClient(url)
+		if err != nil {
+			return nil, fmt.Errorf("--%s avro: %w", flag, err)
+		}
+		return newAvroDecoder(reg).decode, nil
 	}
 	return nil, fmt.Errorf("--%s %q: unknown format, want one of %s", flag, name, dataFormats)
 }
@@ -309,4 +321,127 @@ func utcTimes(v any) any {
 		}
 	}
 	return v
+}
+
+// avroDecoder decodes records in the Confluent wire format (magic byte 0,
+// 4-byte big-endian schema id, Avro binary) with the schema they were
+// written with, fetched from the registry by id, and prints the datum as
+// JSON: records and maps as objects (keys in alphabetical order), bytes as
+// base64 strings, fixed as arrays of numbers, timestamps and dates as
+// RFC 3339 strings in UTC (local timestamps with their wall clock), time of
+// day as a number of nanoseconds, unions as the value of the branch taken.
+//
+// Decoding goes through serde/avro, with its size limits (bytes and
+// strings up to avro.DefaultMaxBytesLen, arrays up to
+// avro.DefaultMaxArrayLen elements), its refusal of writer schemas with
+// arrays of zero-width items, and its recovery from decoder panics.
+//
+// Each schema id is asked for once per run: what the registry answers,
+// a schema or an error, is kept for the rest of the run. An avroDecoder
+// is not safe for concurrent use.
+type avroDecoder struct {
+	reg     avro.Registry
+	writers map[int]avroWriter // by schema id
+}
+
+// avroWriter is the serde that decodes records written with one schema id,
+// or the reason there is none.
+type avroWriter struct {
+	serde serde.Serde[any]
+	err   error
+}
+
+func newAvroDecoder(reg avro.Registry) *avroDecoder {
+	return &avroDecoder{reg: reg, writers: map[int]avroWriter{}}
+}
+
+// avroHeaderLen is the length of the wire format's header.
+const avroHeaderLen = 5
+
+// decode is the avro dataDecoder.
+func (d *avroDecoder) decode(dst []byte, topic string, b []byte) ([]byte, error) {
+	if b == nil {
+		return appendNull(dst), nil
+	}
+	if len(b) < avroHeaderLen {
+		return dst, fmt.Errorf("avro deserializer, topic %q: %d bytes, need a %d-byte header: %w", topic, len(b), avroHeaderLen, avro.ErrTruncated)
+	}
+	if b[0] != 0 {
+		return dst, fmt.Errorf("avro deserializer, topic %q: first byte %#x: %w", topic, b[0], avro.ErrBadMagic)
+	}
+	id := int(binary.BigEndian.Uint32(b[1:avroHeaderLen]))
+	w, ok := d.writers[id]
+	if !ok {
+		w = d.load(id)
+		d.writers[id] = w
+	}
+	if w.err != nil {
+		return dst, fmt.Errorf("avro deserializer, topic %q: schema id %d: %w", topic, id, w.err)
+	}
+	v, err := w.serde.Deserialize(topic, b)
+	if err != nil {
+		return dst, err
+	}
+	return appendJSON(dst, wallClockUTC(v))
+}
+
+// wallClockUTC rewrites, in place, the times in v that hamba decoded in the
+// local time zone (local-timestamp-millis and -micros, whose wall clock is
+// the value) to the same wall clock in UTC, so output does not depend on
+// the machine's zone. The other timestamps and dates are in UTC already.
+// Nesting is bounded by the record's size.
+func wallClockUTC(v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		if x.Location() != time.UTC {
+			return time.Date(x.Year(), x.Month(), x.Day(), x.Hour(), x.Minute(), x.Second(), x.Nanosecond(), time.UTC)
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = wallClockUTC(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = wallClockUTC(e)
+		}
+	}
+	return v
+}
+
+// load fetches schema id and builds the serde that decodes with it.
+func (d *avroDecoder) load(id int) avroWriter {
+	ctx, cancel := context.WithTimeout(context.Background(), avro.DefaultTimeout)
+	defer cancel()
+	text, err := d.reg.SchemaByID(ctx, id)
+	if err != nil {
+		return avroWriter{err: err}
+	}
+	// The writer schema is also the reader schema: the datum is printed
+	// as written.
+	s, err := avro.Serde[any](knownSchema{id: id, text: text}, text)
+	if err != nil {
+		return avroWriter{err: err}
+	}
+	return avroWriter{serde: s}
+}
+
+// knownSchema is an avro.Registry that knows one schema, already fetched.
+type knownSchema struct {
+	id   int
+	text string
+}
+
+func (k knownSchema) SchemaByID(_ context.Context, id int) (string, error) {
+	if id != k.id {
+		return "", fmt.Errorf("schema id %d: %w", id, avro.ErrUnknownSchema)
+	}
+	return k.text, nil
+}
+
+func (k knownSchema) Register(context.Context, string, string) (int, error) {
+	return 0, errors.New("avro decoder: registering schemas is not supported")
+}
+
+func (k knownSchema) Lookup(context.Context, string, string) (int, error) {
+	return 0, errors.New("avro decoder: looking up schemas is not supported")
 }
