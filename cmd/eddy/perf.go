@@ -24,7 +24,7 @@ func perfCmd(a *app) *cobra.Command {
 		Use:   "perf",
 		Short: "Benchmarks: producer and consumer throughput, end-to-end latency, eddy vs kfake",
 	}
-	c.AddCommand(perfProduceCmd(a), perfConsumeCmd(a), perfLatencyCmd(a), perfCompareCmd(a), perfStreamsCmd(a), perfSoakCmd(a), perfEOSCmd(a), perfEOSWorkerCmd(a))
+	c.AddCommand(perfProduceCmd(a), perfConsumeCmd(a), perfLatencyCmd(a), perfCompareCmd(a), perfStreamsCmd(a), perfAvroCmd(a), perfSoakCmd(a), perfEOSCmd(a), perfEOSWorkerCmd(a))
 	return c
 }
 

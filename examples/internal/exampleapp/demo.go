@@ -16,7 +16,6 @@ import (
 
 	"github.com/eddy-streams/eddy/broker"
 	"github.com/eddy-streams/eddy/runtime"
-	"github.com/eddy-streams/eddy/stream"
 )
 
 // pollInterval is how often the demo checks the application's committed
@@ -24,7 +23,7 @@ import (
 const pollInterval = 20 * time.Millisecond
 
 // runDemo runs the example's demo on an embedded broker.
-func runDemo(ctx context.Context, ex Example, top *stream.Topology, cfg runtime.Config, o *options, log *slog.Logger, stdout io.Writer) (err error) {
+func runDemo(ctx context.Context, ex Example, cfg runtime.Config, o *options, log *slog.Logger, stdout io.Writer) (err error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, DemoTimeout, fmt.Errorf("demo did not finish within %v", DemoTimeout))
 	defer cancel()
 
@@ -38,6 +37,9 @@ func runDemo(ctx context.Context, ex Example, top *stream.Topology, cfg runtime.
 	bcfg.DataDir = filepath.Join(dir, "broker")
 	bcfg.Listen = "127.0.0.1:0"
 	bcfg.HTTP = ""
+	if ex.TopologyWith != nil {
+		bcfg.HTTP = "127.0.0.1:0" // the schema registry's listener
+	}
 	bcfg.Logger = nil
 	bcfg.OffsetsTopicPartitions = 1 // one consumer group: keep start-up and shutdown quick
 	srv, err := broker.New(bcfg)
@@ -53,6 +55,33 @@ func runDemo(ctx context.Context, ex Example, top *stream.Topology, cfg runtime.
 		}
 	}()
 	log.Info("embedded broker started", "addr", srv.Addr())
+
+	var env Env
+	if ex.TopologyWith != nil {
+		reg, url, err := startRegistry(ctx, srv)
+		if err != nil {
+			return fmt.Errorf("embedded schema registry: %w", err)
+		}
+		defer func() {
+			if cerr := reg.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("embedded schema registry: %w", cerr)
+			}
+		}()
+		if env, err = registryEnv(url); err != nil {
+			return err
+		}
+		log.Info("schema registry started", "url", url)
+	}
+	top, err := ex.topology(env)
+	if err != nil {
+		return err
+	}
+	demo := ex.Demo
+	if ex.DemoWith != nil {
+		if demo, err = ex.DemoWith(ctx, env); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
 
 	cfg.Brokers = []string{srv.Addr()}
 	if !o.set["state-dir"] {
@@ -120,31 +149,37 @@ func runDemo(ctx context.Context, ex Example, top *stream.Topology, cfg runtime.
 	}
 	log.Info("application running", "app-id", cfg.ApplicationID)
 
-	out, err := newOutputReader(srv.Addr(), ex.Demo.Outputs)
+	out, err := newOutputReader(srv.Addr(), demo.Outputs)
 	if err != nil {
 		return err
 	}
 	defer out.close()
 
 	produced := map[string]map[int32]int64{} // topic → partition → end offset produced
-	for i, batch := range ex.Demo.Batches {
+	for i := range len(demo.Batches) + len(demo.Steps) {
 		if i > 0 {
 			if err := waitCommitted(waitCtx, adm, cfg.ApplicationID, produced); err != nil {
 				return fail("waiting for the application to commit its input", err)
 			}
 		}
+		var batch []Record
+		if i < len(demo.Batches) {
+			batch = demo.Batches[i]
+		} else if batch, err = demo.Steps[i-len(demo.Batches)](waitCtx); err != nil {
+			return fail(fmt.Sprintf("demo step %d", i-len(demo.Batches)+1), err)
+		}
 		if err := produce(waitCtx, cl, batch, produced); err != nil {
 			return fail("producing the demo input", err)
 		}
 	}
-	recs, err := out.readUntil(waitCtx, ex.Demo.Done, log)
+	recs, err := out.readUntil(waitCtx, demo.Done, log)
 	if err != nil {
 		return fail(fmt.Sprintf("reading the results (%d records read, not all expected)", len(recs)), err)
 	}
 	if err := stop(); err != nil {
 		return err
 	}
-	ex.Demo.Print(stdout, recs)
+	demo.Print(stdout, recs)
 	return nil
 }
 

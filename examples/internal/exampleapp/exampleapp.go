@@ -12,6 +12,11 @@
 // (finishing in-flight work, committing, closing its stores, leaving the
 // group). Several copies share the input partitions.
 //
+// An example that uses a schema registry sets Example.TopologyWith: its
+// demo broker serves eddy's registry on its HTTP listener, its workers
+// take --registry, and its topology (and, with DemoWith, its demo) get an
+// Env with a registry client.
+//
 // A main package describes its example with an Example and calls Main:
 //
 //	func main() { exampleapp.Main(example()) }
@@ -40,6 +45,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-streams/eddy/runtime"
+	"github.com/eddy-streams/eddy/serde/avro"
 	"github.com/eddy-streams/eddy/stream"
 )
 
@@ -76,6 +82,23 @@ type Demo struct {
 	// Print writes the demo's input and results to w in a stable,
 	// readable form.
 	Print func(w io.Writer, out []Record)
+	// Steps, when set, make more batches, produced after Batches: each
+	// is called when its batch is due (after the wait described for
+	// Batches), so it can act on the running application's surroundings
+	// first — register a new schema version, say — and returns the
+	// batch's records.
+	Steps []func(ctx context.Context) ([]Record, error)
+}
+
+// Env is what the runner gives an example that uses a schema registry
+// (one that sets Example.TopologyWith).
+type Env struct {
+	// Registry is a client of the schema registry: in the demo, eddy's
+	// registry served by the embedded broker; for a worker, the registry
+	// at --registry.
+	Registry avro.Registry
+	// RegistryURL is the registry's base URL.
+	RegistryURL string
 }
 
 // Example describes a runnable example.
@@ -89,9 +112,23 @@ type Example struct {
 	Topics []Topic
 	// Topology builds the example's topology.
 	Topology func() (*stream.Topology, error)
+	// TopologyWith, when set, builds the topology instead of Topology,
+	// with a schema registry: the example gets a --registry flag (default
+	// $EDDY_REGISTRY, else DefaultRegistryURL) for its workers, and its
+	// demo serves eddy's registry on the embedded broker's HTTP listener.
+	TopologyWith func(env Env) (*stream.Topology, error)
 	// Demo is the demo run.
 	Demo Demo
+	// DemoWith, when set, builds the demo run instead of Demo, once the
+	// embedded broker is up, and its registry if TopologyWith is set (env
+	// is empty otherwise): for input that needs the registry (Avro
+	// records carry schema ids) and output decoded with it.
+	DemoWith func(ctx context.Context, env Env) (Demo, error)
 }
+
+// DefaultRegistryURL is the --registry default when $EDDY_REGISTRY is not
+// set: eddy's broker, or Confluent Schema Registry, on this host.
+const DefaultRegistryURL = "http://127.0.0.1:8081"
 
 // Defaults of the common flags.
 const (
@@ -122,6 +159,7 @@ type options struct {
 	deadLetter     string
 	memoryLimit    int64
 	sessionTimeout time.Duration
+	registry       string          // --registry, for examples with TopologyWith
 	set            map[string]bool // flags given on the command line
 }
 
@@ -147,6 +185,14 @@ func parseFlags(ex Example, args []string, stderr io.Writer) (*options, error) {
 		"Go soft memory limit in bytes (like the JVM's -Xmx; ignored when GOMEMLIMIT is set; 0: Go's default)")
 	fs.DurationVar(&o.sessionTimeout, "session-timeout", 0,
 		"consumer group session and rebalance timeout: how long the group waits for a silent worker before moving its tasks (0: franz-go's defaults, 45s and 60s; the broker's minimum is 6s)")
+	if ex.TopologyWith != nil {
+		def := os.Getenv("EDDY_REGISTRY")
+		if def == "" {
+			def = DefaultRegistryURL
+		}
+		fs.StringVar(&o.registry, "registry", def,
+			"schema registry URL of the workers (env EDDY_REGISTRY); the demo serves eddy's registry on its embedded broker")
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "%s: %s\n\nUsage: %s [flags]\n\n", ex.Name, ex.Summary, ex.Name)
 		fmt.Fprintf(fs.Output(), "Without --brokers it runs a demo on an embedded broker and prints the results;\n")
@@ -210,10 +256,6 @@ func Run(ctx context.Context, ex Example, args []string, stdout, stderr io.Write
 		debug.SetMemoryLimit(o.memoryLimit)
 	}
 
-	top, err := ex.Topology()
-	if err != nil {
-		return err
-	}
 	cfg := o.config(log)
 	queries := &queryMount{}
 	if o.metrics != "" {
@@ -230,9 +272,37 @@ func Run(ctx context.Context, ex Example, args []string, stdout, stderr io.Write
 		cfg.ApplicationServer = addr
 	}
 	if len(cfg.Brokers) == 0 {
-		return runDemo(ctx, ex, top, cfg, o, log, stdout)
+		return runDemo(ctx, ex, cfg, o, log, stdout)
+	}
+	var env Env
+	if ex.TopologyWith != nil {
+		if env, err = registryEnv(o.registry); err != nil {
+			return fmt.Errorf("%w: --registry: %v", errUsage, err)
+		}
+	}
+	top, err := ex.topology(env)
+	if err != nil {
+		return err
 	}
 	return runWorker(ctx, top, cfg, queries, log)
+}
+
+// topology builds the example's topology, with env if it uses a
+// registry.
+func (ex Example) topology(env Env) (*stream.Topology, error) {
+	if ex.TopologyWith != nil {
+		return ex.TopologyWith(env)
+	}
+	return ex.Topology()
+}
+
+// registryEnv returns the Env of the registry at url.
+func registryEnv(url string) (Env, error) {
+	reg, err := avro.NewRegistryClient(url)
+	if err != nil {
+		return Env{}, err
+	}
+	return Env{Registry: reg, RegistryURL: url}, nil
 }
 
 // queryMount serves the interactive queries of an App created after the

@@ -105,3 +105,41 @@ func TestRunBadCommandLine(t *testing.T) {
 		t.Errorf("topology error: %v", err)
 	}
 }
+
+// TestRegistryFlag checks --registry: only examples with TopologyWith have
+// it, its default comes from EDDY_REGISTRY or DefaultRegistryURL, and a
+// worker's topology gets a client of it.
+func TestRegistryFlag(t *testing.T) {
+	ctx := context.Background()
+	if err := Run(ctx, testExample, []string{"--registry", "http://x"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("--registry without TopologyWith: %v, want a usage error", err)
+	}
+	var got Env
+	ex := testExample
+	ex.TopologyWith = func(env Env) (*stream.Topology, error) {
+		got = env
+		return nil, errors.New("not built")
+	}
+	for _, c := range []struct{ env, flag, want string }{
+		{"", "", DefaultRegistryURL},
+		{"http://env:8081", "", "http://env:8081"},
+		{"http://env:8081", "http://flag:8081", "http://flag:8081"},
+	} {
+		t.Setenv("EDDY_REGISTRY", c.env)
+		args := []string{"--brokers", "127.0.0.1:1"}
+		if c.flag != "" {
+			args = append(args, "--registry", c.flag)
+		}
+		got = Env{}
+		if err := Run(ctx, ex, args, io.Discard, io.Discard); err == nil || err.Error() != "not built" {
+			t.Errorf("%+v: %v, want the topology's error", c, err)
+		}
+		if got.RegistryURL != c.want || got.Registry == nil {
+			t.Errorf("%+v: topology got %+v, want a registry at %s", c, got, c.want)
+		}
+	}
+	var stderr strings.Builder
+	if err := Run(ctx, ex, []string{"-h"}, io.Discard, &stderr); !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr.String(), "-registry string") {
+		t.Errorf("-h: %v\n%s", err, stderr.String())
+	}
+}
