@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"os"
-	"os/exec"
 	"reflect"
 	"sort"
 	"strings"
@@ -242,18 +240,7 @@ func TestBadRecordsWorker(t *testing.T) {
 // TestDemo runs the example without flags: embedded broker and registry,
 // the schema evolution, every output decoded and printed.
 func TestDemo(t *testing.T) {
-	bin := exampletest.Binary(t)
-	start := time.Now()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "EDDY_BROKERS=")
-	cmd.Dir = t.TempDir()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("avro-pipeline: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
-	}
-	t.Logf("demo took %v:\n%s", time.Since(start), out)
+	out := exampletest.RunDemo(t)
 
 	sections := map[string][]string{}
 	var cur string
@@ -303,7 +290,4 @@ func TestDemo(t *testing.T) {
 		`u1  {"user":"u1","page":"/pricing","ts":1709283607000,"duration_ms":9000,"name":"Ada","region":"eu-west"}`,
 		`u3  {"user":"u3","page":"/blog","ts":1709283608000,"duration_ms":45000,"name":"Linus","region":"eu-north"}`)
 	check(pageviews.CountsTopic, "u1  3", "u2  2", "u3  2", "u9  1")
-	if entries, _ := os.ReadDir(cmd.Dir); len(entries) != 0 {
-		t.Errorf("the demo left files in its working directory: %v", entries)
-	}
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -18,18 +16,7 @@ func TestMain(m *testing.M) { exampletest.Main(m) }
 
 // TestDemo runs the example without flags and checks what it prints.
 func TestDemo(t *testing.T) {
-	bin := exampletest.Binary(t)
-	start := time.Now()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "EDDY_BROKERS=")
-	cmd.Dir = t.TempDir()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("sessions: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
-	}
-	t.Logf("demo took %v:\n%s", time.Since(start), out)
+	out := exampletest.RunDemo(t)
 
 	sections := map[string][]string{}
 	var cur string

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -68,18 +67,7 @@ func TestTopologyDriver(t *testing.T) {
 // TestDemo runs the example without flags: embedded broker, demo input,
 // printed counts.
 func TestDemo(t *testing.T) {
-	bin := exampletest.Binary(t)
-	start := time.Now()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "EDDY_BROKERS=")
-	cmd.Dir = t.TempDir()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("wordcount: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
-	}
-	t.Logf("demo took %v:\n%s", time.Since(start), out)
+	out := exampletest.RunDemo(t)
 	want := map[string]string{
 		"kafka": "4", "streams": "3", "hello": "1", "all": "1", "lead": "1", "to": "1", "join": "1",
 		"summit": "1", "eddy": "1", "style": "1", "in": "1", "go": "1", "grüße": "1", "aus": "1",
@@ -106,9 +94,6 @@ func TestDemo(t *testing.T) {
 		if order[i-1] >= order[i] {
 			t.Errorf("counts not sorted by word: %q before %q", order[i-1], order[i])
 		}
-	}
-	if entries, _ := os.ReadDir(cmd.Dir); len(entries) != 0 {
-		t.Errorf("the demo left files in its working directory: %v", entries)
 	}
 }
 

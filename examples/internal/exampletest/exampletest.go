@@ -78,6 +78,30 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// RunDemo runs the example's binary (see Binary) without flags and without
+// EDDY_BROKERS, so as its demo, in a temporary directory, and returns what
+// it printed. The demo must leave its working directory empty. Its failure fails the test with both its outputs; its
+// output and duration are logged.
+func RunDemo(t testing.TB) string {
+	t.Helper()
+	bin := Binary(t)
+	start := time.Now()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "EDDY_BROKERS=")
+	cmd.Dir = t.TempDir()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), err, out, stderr.String())
+	}
+	t.Logf("demo took %v:\n%s", time.Since(start), out)
+	if entries, _ := os.ReadDir(cmd.Dir); len(entries) != 0 {
+		t.Errorf("the demo left files in its working directory: %v", entries)
+	}
+	return string(out)
+}
+
 // Broker starts an in-process broker on a free port, closed when the test
 // ends, and returns its address.
 func Broker(t testing.TB) string {
