@@ -3,12 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -331,58 +330,61 @@ func utcTimes(v any) any {
 // RFC 3339 strings in UTC (local timestamps with their wall clock), time of
 // day as a number of nanoseconds, unions as the value of the branch taken.
 //
-// Decoding goes through serde/avro, with its size limits (bytes and
+// Decoding is serde/avro's (avro.Generic), with its size limits (bytes and
 // strings up to avro.DefaultMaxBytesLen, arrays up to
 // avro.DefaultMaxArrayLen elements), its refusal of writer schemas with
 // arrays of zero-width items, and its recovery from decoder panics.
 //
 // Each schema id is asked for once per run: what the registry answers,
-// a schema or an error, is kept for the rest of the run. An avroDecoder
-// is not safe for concurrent use.
+// a schema or an error, is kept for the rest of the run (serde/avro asks
+// again for an unknown id, as a pipeline should; a one-off consume should
+// not flood the registry with requests for the same bad id).
 type avroDecoder struct {
-	reg     avro.Registry
-	writers map[int]avroWriter // by schema id
-}
-
-// avroWriter is the serde that decodes records written with one schema id,
-// or the reason there is none.
-type avroWriter struct {
 	serde serde.Serde[any]
-	err   error
 }
 
 func newAvroDecoder(reg avro.Registry) *avroDecoder {
-	return &avroDecoder{reg: reg, writers: map[int]avroWriter{}}
+	s, err := avro.Generic(&onceRegistry{Registry: reg, answers: map[int]onceAnswer{}})
+	if err != nil {
+		panic(err) // only for a nil registry
+	}
+	return &avroDecoder{serde: s}
 }
-
-// avroHeaderLen is the length of the wire format's header.
-const avroHeaderLen = 5
 
 // decode is the avro dataDecoder.
 func (d *avroDecoder) decode(dst []byte, topic string, b []byte) ([]byte, error) {
 	if b == nil {
 		return appendNull(dst), nil
 	}
-	if len(b) < avroHeaderLen {
-		return dst, fmt.Errorf("avro deserializer, topic %q: %d bytes, need a %d-byte header: %w", topic, len(b), avroHeaderLen, avro.ErrTruncated)
-	}
-	if b[0] != 0 {
-		return dst, fmt.Errorf("avro deserializer, topic %q: first byte %#x: %w", topic, b[0], avro.ErrBadMagic)
-	}
-	id := int(binary.BigEndian.Uint32(b[1:avroHeaderLen]))
-	w, ok := d.writers[id]
-	if !ok {
-		w = d.load(id)
-		d.writers[id] = w
-	}
-	if w.err != nil {
-		return dst, fmt.Errorf("avro deserializer, topic %q: schema id %d: %w", topic, id, w.err)
-	}
-	v, err := w.serde.Deserialize(topic, b)
+	v, err := d.serde.Deserialize(topic, b)
 	if err != nil {
 		return dst, err
 	}
 	return appendJSON(dst, wallClockUTC(v))
+}
+
+// onceRegistry asks its Registry for each schema id once and keeps the
+// answer, schema or error.
+type onceRegistry struct {
+	avro.Registry
+	mu      sync.Mutex
+	answers map[int]onceAnswer
+}
+
+type onceAnswer struct {
+	text string
+	err  error
+}
+
+func (r *onceRegistry) SchemaByID(ctx context.Context, id int) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, ok := r.answers[id]
+	if !ok {
+		a.text, a.err = r.Registry.SchemaByID(ctx, id)
+		r.answers[id] = a
+	}
+	return a.text, a.err
 }
 
 // wallClockUTC rewrites, in place, the times in v that hamba decoded in the
@@ -406,42 +408,4 @@ func wallClockUTC(v any) any {
 		}
 	}
 	return v
-}
-
-// load fetches schema id and builds the serde that decodes with it.
-func (d *avroDecoder) load(id int) avroWriter {
-	ctx, cancel := context.WithTimeout(context.Background(), avro.DefaultTimeout)
-	defer cancel()
-	text, err := d.reg.SchemaByID(ctx, id)
-	if err != nil {
-		return avroWriter{err: err}
-	}
-	// The writer schema is also the reader schema: the datum is printed
-	// as written.
-	s, err := avro.Serde[any](knownSchema{id: id, text: text}, text)
-	if err != nil {
-		return avroWriter{err: err}
-	}
-	return avroWriter{serde: s}
-}
-
-// knownSchema is an avro.Registry that knows one schema, already fetched.
-type knownSchema struct {
-	id   int
-	text string
-}
-
-func (k knownSchema) SchemaByID(_ context.Context, id int) (string, error) {
-	if id != k.id {
-		return "", fmt.Errorf("schema id %d: %w", id, avro.ErrUnknownSchema)
-	}
-	return k.text, nil
-}
-
-func (k knownSchema) Register(context.Context, string, string) (int, error) {
-	return 0, errors.New("avro decoder: registering schemas is not supported")
-}
-
-func (k knownSchema) Lookup(context.Context, string, string) (int, error) {
-	return 0, errors.New("avro decoder: looking up schemas is not supported")
 }

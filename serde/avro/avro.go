@@ -130,7 +130,7 @@ func Timeout(d time.Duration) Option { return func(o *options) { o.timeout = d }
 type avroSerde[T any] struct {
 	reg    Registry
 	text   string       // the reader/writer schema as given
-	schema havro.Schema // text, parsed
+	schema havro.Schema // text, parsed; nil for Generic
 	name   string       // full name of a named schema, else ""
 	api    havro.API
 	opts   options
@@ -176,6 +176,56 @@ func Serde[T any](reg Registry, schema string, opts ...Option) (serde.Serde[T], 
 	if reg == nil {
 		return nil, errors.New("avro: nil registry")
 	}
+	sch, err := parse(schema)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSchema(sch); err != nil {
+		return nil, err
+	}
+	s := newSerde[T](reg, opts)
+	s.text, s.schema = schema, sch
+	// hamba encodes a struct from a pointer without copying it into an
+	// interface, but refuses pointers to other kinds (strings, numbers,
+	// maps, slices): those go by value.
+	if t := reflect.TypeFor[T](); t.Kind() == reflect.Struct {
+		s.byPointer = true
+	}
+	if n, ok := sch.(havro.NamedSchema); ok {
+		s.name = n.FullName()
+	}
+	switch s.opts.strategy {
+	case TopicName:
+	case RecordName, TopicRecordName:
+		if s.name == "" {
+			return nil, fmt.Errorf("avro: subject strategy %v needs a named schema (record, enum or fixed), got %s", s.opts.strategy, sch.Type())
+		}
+	default:
+		return nil, fmt.Errorf("avro: unknown subject strategy %v", s.opts.strategy)
+	}
+	return s, nil
+}
+
+// Generic returns a serde that decodes each record with the schema it was
+// written with, fetched by the record's id, and no reader schema: the value
+// is what hamba/avro decodes into an any (map[string]any for records and
+// maps, []any for arrays, the branch's value for unions, time.Time for
+// timestamps and dates, and so on). It is for tools that show or forward
+// records of any schema, such as `eddy consume --value-format avro`.
+//
+// Decoding has the limits, the schema checks and the error kinds of
+// [Serde]'s Deserialize; of opts only the limits and [Timeout] apply.
+// Serialize always fails: there is no schema to write with.
+func Generic(reg Registry, opts ...Option) (serde.Serde[any], error) {
+	if reg == nil {
+		return nil, errors.New("avro: nil registry")
+	}
+	return newSerde[any](reg, opts), nil
+}
+
+// newSerde returns a serde with opts applied (defaults for what they leave
+// unset) and no schema of its own.
+func newSerde[T any](reg Registry, opts []Option) *avroSerde[T] {
 	o := options{maxBytes: DefaultMaxBytesLen, maxArray: DefaultMaxArrayLen, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		opt(&o)
@@ -189,36 +239,11 @@ func Serde[T any](reg Registry, schema string, opts ...Option) (serde.Serde[T], 
 	if o.timeout <= 0 {
 		o.timeout = DefaultTimeout
 	}
-	sch, err := parse(schema)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkSchema(sch); err != nil {
-		return nil, err
-	}
-	s := &avroSerde[T]{reg: reg, text: schema, schema: sch, opts: o}
-	// hamba encodes a struct from a pointer without copying it into an
-	// interface, but refuses pointers to other kinds (strings, numbers,
-	// maps, slices): those go by value.
-	if t := reflect.TypeFor[T](); t.Kind() == reflect.Struct {
-		s.byPointer = true
-	}
-	if n, ok := sch.(havro.NamedSchema); ok {
-		s.name = n.FullName()
-	}
-	switch o.strategy {
-	case TopicName:
-	case RecordName, TopicRecordName:
-		if s.name == "" {
-			return nil, fmt.Errorf("avro: subject strategy %v needs a named schema (record, enum or fixed), got %s", o.strategy, sch.Type())
-		}
-	default:
-		return nil, fmt.Errorf("avro: unknown subject strategy %v", o.strategy)
-	}
+	s := &avroSerde[T]{reg: reg, opts: o}
 	s.api = havro.Config{MaxByteSliceSize: o.maxBytes, MaxSliceAllocSize: o.maxArray}.Freeze()
 	s.pool.New = func() any { return havro.NewReader(nil, 0, havro.WithReaderConfig(s.api)) }
 	s.writers.New = func() any { return havro.NewWriter(nil, 256, havro.WithWriterConfig(s.api)) }
-	return s, nil
+	return s
 }
 
 // parse parses schema with a private name cache, so that two versions of
@@ -276,6 +301,9 @@ func (s *avroSerde[T]) id(topic string) (int, error) {
 
 // Serialize encodes v with the serde's schema in the Confluent wire format.
 func (s *avroSerde[T]) Serialize(topic string, v T) ([]byte, error) {
+	if s.schema == nil {
+		return nil, fmt.Errorf("avro serializer, topic %q: a Generic serde has no schema to write with", topic)
+	}
 	id, err := s.id(topic)
 	if err != nil {
 		return nil, fmt.Errorf("avro serializer, topic %q: %w", topic, err)
@@ -322,6 +350,8 @@ func (s *avroSerde[T]) reader(id int) (havro.Schema, error) {
 		r.err = fmt.Errorf("schema id %d: %w", id, err)
 	} else if err := checkSchema(writer); err != nil {
 		r.err = fmt.Errorf("schema id %d: %w", id, err)
+	} else if s.schema == nil {
+		r.schema = writer // Generic: decode as written
 	} else if writer.Fingerprint() == s.schema.Fingerprint() {
 		r.schema = s.schema
 	} else if r.schema, err = havro.NewSchemaCompatibility().Resolve(s.schema, writer); err != nil {

@@ -383,3 +383,69 @@ func rt[T any](t *testing.T, reg Registry, schema string, v T) error {
 	}
 	return nil
 }
+
+// TestGeneric decodes records of two versions, each with the schema it was
+// written with, into maps; the limits and error kinds are Serde's, and
+// Serialize is refused.
+func TestGeneric(t *testing.T) {
+	fake := newFakeRegistry()
+	reg := fake.serve(t)
+	b1, err := mustSerde[userV1T](t, reg, userV1, AutoRegister()).Serialize("users", userV1T{A: "ann", B: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := mustSerde[userV2T](t, reg, userV2, AutoRegister()).Serialize("users", userV2T{A: "bob", B: 8, C: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Generic(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in   []byte
+		want map[string]any
+	}{
+		{b1, map[string]any{"a": "ann", "b": int64(7)}},
+		{b2, map[string]any{"a": "bob", "b": int64(8), "c": "x"}}, // not resolved to v1: as written
+	} {
+		v, err := g.Deserialize("users", c.in)
+		if err != nil || !reflect.DeepEqual(v, any(c.want)) {
+			t.Errorf("Deserialize: %#v, %v; want %#v", v, err, c.want)
+		}
+	}
+	if _, err := g.Serialize("users", map[string]any{"a": "x"}); err == nil {
+		t.Error("Serialize succeeded without a schema")
+	}
+
+	small, err := Generic(reg, MaxBytesLen(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		in   []byte
+		want error
+	}{
+		"too long":   {b1, ErrTooLarge},
+		"bad magic":  {append([]byte{1}, b1[1:]...), ErrBadMagic},
+		"truncated":  {b1[:len(b1)-1], ErrTruncated},
+		"unknown id": {append([]byte{0, 0, 0, 0x30, 0x39}, b1[5:]...), ErrUnknownSchema},
+		"null":       {nil, serde.ErrNull},
+	} {
+		s := g
+		if name == "too long" {
+			s = small
+		}
+		if _, err := s.Deserialize("users", c.in); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+	unsafeID, err := fake.Register(context.Background(), "zero", `{"type":"array","items":"null"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []byte{0, 0, 0, 0, byte(unsafeID), 2, 0}
+	if _, err := g.Deserialize("zero", in); !errors.Is(err, ErrUnsafeSchema) {
+		t.Errorf("zero-width array schema: %v, want ErrUnsafeSchema", err)
+	}
+}

@@ -45,6 +45,10 @@
 // [ErrIncompatible]. Which changes the registry lets through is its
 // compatibility mode (BACKWARD by default).
 //
+// [Generic] reads records of any schema, each with the schema it was
+// written with and no reader schema, into maps and slices: for tools that
+// print or forward records ("eddy consume --value-format avro" uses it).
+//
 // # Bad input and limits
 //
 // A record with the wrong magic byte, an unknown schema id or truncated

@@ -66,3 +66,33 @@ func Example() {
 	// {User:ann Page:/home Referrer:direct} <nil>
 	// true
 }
+
+// Generic reads records of any schema, each with the schema it was written
+// with: what a tool that prints or forwards records needs.
+func ExampleGeneric() {
+	url, stop := exampleRegistry()
+	defer stop()
+	reg, err := avro.NewRegistryClient(url)
+	if err != nil {
+		panic(err)
+	}
+	const v1 = `{"type":"record","name":"PageView","namespace":"shop","fields":[
+		{"name":"user","type":"string"},{"name":"page","type":"string"}]}`
+	producer, err := avro.Serde[PageView](reg, v1, avro.AutoRegister())
+	if err != nil {
+		panic(err)
+	}
+	b, err := producer.Serialize("pageviews", PageView{User: "ann", Page: "/home"})
+	if err != nil {
+		panic(err)
+	}
+
+	generic, err := avro.Generic(reg)
+	if err != nil {
+		panic(err)
+	}
+	v, err := generic.Deserialize("pageviews", b)
+	fmt.Println(v, err)
+	// Output:
+	// map[page:/home user:ann] <nil>
+}
