@@ -165,6 +165,22 @@ func measureTarget(ctx context.Context, a *app, exe, tmp, name string, args []st
 	return r, err
 }
 
+// withPerfBroker calls run with the cluster a perf command measures on: the
+// --brokers (or EDDY_BROKERS) cluster when one is given, with pid 0; else
+// `eddy broker` from this binary as a subprocess on a fresh data dir in tmp,
+// with its pid, stopped when run returns.
+func withPerfBroker(ctx context.Context, a *app, cmd *cobra.Command, tmp string, run func(brokers string, pid int) error) error {
+	if cmd.Flags().Changed("brokers") || os.Getenv("EDDY_BROKERS") != "" {
+		return run(a.brokers, 0)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locating own binary: %w", err)
+	}
+	args := []string{"broker", "--data-dir", filepath.Join(tmp, "broker"), "--listen", "127.0.0.1:0", "--http", "", "--log-level", "warn"}
+	return withServer(ctx, exe, tmp, "eddy", args, run)
+}
+
 // withServer runs `exe args... --ready-file F` as a subprocess, waits until
 // it has written its address to F, calls fn, then stops it with SIGTERM
 // (SIGKILL after 30 s). The server's output goes to a log file in tmp,

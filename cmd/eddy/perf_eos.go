@@ -167,11 +167,7 @@ func runPerfEOS(ctx context.Context, a *app, cmd *cobra.Command, cfg perfEOSConf
 		}
 		return nil
 	}
-	if cmd.Flags().Changed("brokers") || os.Getenv("EDDY_BROKERS") != "" {
-		return run(a.brokers, 0)
-	}
-	args := []string{"broker", "--data-dir", filepath.Join(tmp, "broker"), "--listen", "127.0.0.1:0", "--http", "", "--log-level", "warn"}
-	return withServer(ctx, exe, tmp, "eddy", args, run)
+	return withPerfBroker(ctx, a, cmd, tmp, run)
 }
 
 // perfEOSThroughput runs the word count under each mode cfg.Runs times on

@@ -88,18 +88,9 @@ func runPerfSoak(ctx context.Context, a *app, cmd *cobra.Command, cfg perfSoakCo
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	run := func(brokers string) error {
+	return withPerfBroker(ctx, a, cmd, tmp, func(brokers string, _ int) error {
 		return perfSoakOn(ctx, brokers, tmp, cfg, out, errw)
-	}
-	if cmd.Flags().Changed("brokers") || os.Getenv("EDDY_BROKERS") != "" {
-		return run(a.brokers)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("locating own binary: %w", err)
-	}
-	args := []string{"broker", "--data-dir", filepath.Join(tmp, "broker"), "--listen", "127.0.0.1:0", "--http", "", "--log-level", "warn"}
-	return withServer(ctx, exe, tmp, "eddy", args, func(addr string, _ int) error { return run(addr) })
+	})
 }
 
 func perfSoakOn(ctx context.Context, brokers, tmp string, cfg perfSoakConfig, out, errw io.Writer) error {
