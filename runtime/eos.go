@@ -120,19 +120,7 @@ func (t *thread) commitEOS() error {
 	t.app.metrics.txnCommits.WithLabelValues(t.label).Inc()
 	// Committed: the stores take the transaction's writes, then the
 	// checkpoints say how far the changelogs are applied.
-	t.advancePositions(running)
-	for _, ts := range running {
-		if err := ts.flushStores(); err != nil {
-			return err
-		}
-		if err := ts.writeCheckpoint(); err != nil {
-			return err
-		}
-		for name, kv := range ts.stores {
-			t.app.metrics.storeEntries.WithLabelValues(name, ts.id.String()).Set(float64(kv.ApproximateNumEntries()))
-		}
-	}
-	if err := t.checkpointStandbys(); err != nil {
+	if err := t.checkpointCommitted(running, true); err != nil {
 		return err
 	}
 	t.mCommit.Observe(time.Since(start).Seconds())

@@ -1446,16 +1446,7 @@ func (t *thread) commit() error {
 	if err := t.flushProducer(); err != nil {
 		return err
 	}
-	t.advancePositions(running)
-	for _, ts := range running {
-		if err := ts.writeCheckpoint(); err != nil {
-			return err
-		}
-		for name, kv := range ts.stores {
-			t.app.metrics.storeEntries.WithLabelValues(name, ts.id.String()).Set(float64(kv.ApproximateNumEntries()))
-		}
-	}
-	if err := t.checkpointStandbys(); err != nil {
+	if err := t.checkpointCommitted(running, false); err != nil {
 		return err
 	}
 	if offsets := t.offsetsToCommit(running); len(offsets) > 0 {
@@ -1502,6 +1493,29 @@ func (t *thread) flushProducer() error {
 		return fmt.Errorf("runtime: flush producer: %w", err)
 	}
 	return nil
+}
+
+// checkpointCommitted records how far the running tasks' changelogs are
+// applied once their output is safe (flushed under at-least-once,
+// committed under exactly-once), samples their store gauges, and
+// checkpoints the standbys. flushStores first hands the stores the writes
+// they held back (exactly-once, TaskConfig.DeferStoreFlush).
+func (t *thread) checkpointCommitted(running []*taskState, flushStores bool) error {
+	t.advancePositions(running)
+	for _, ts := range running {
+		if flushStores {
+			if err := ts.flushStores(); err != nil {
+				return err
+			}
+		}
+		if err := ts.writeCheckpoint(); err != nil {
+			return err
+		}
+		for name, kv := range ts.stores {
+			t.app.metrics.storeEntries.WithLabelValues(name, ts.id.String()).Set(float64(kv.ApproximateNumEntries()))
+		}
+	}
+	return t.checkpointStandbys()
 }
 
 // advancePositions moves the running tasks' changelog positions to the
